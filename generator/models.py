@@ -1,0 +1,142 @@
+"""Model registry, generation jobs, generated images and prompt history.
+
+These are thin records over the Django-free engine in `generator.engine`: the engine loads
+pipelines and makes images; these rows remember who asked for what and where the result is.
+"""
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.urls import reverse
+
+
+class AIModel(models.Model):
+    """A Stable Diffusion model users can pick: a hub id, a diffusers folder or a single file."""
+
+    class Kind(models.TextChoices):
+        BASE = "base", "base model"
+        FINETUNED = "finetuned", "fine-tuned"
+        LORA = "lora", "LoRA on a base model"
+
+    name = models.SlugField(max_length=100, unique=True, help_text="Short name used in forms, API and commands.")
+    source = models.CharField(
+        max_length=500, help_text="Hub id (org/repo), a local diffusers folder, or a local .safetensors file."
+    )
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.BASE)
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="children",
+        help_text="The base model a fine-tune or LoRA was made from.",
+    )
+    lora_scale = models.FloatField(default=1.0, help_text="Scale applied to a LoRA model's weights.")
+    architecture = models.CharField(max_length=16, blank=True, help_text="sd1, sd2, sd2-v or sdxl (detected).")
+    description = models.TextField(blank=True)
+    is_active = models.BooleanField(default=True, help_text="Listed in the users' model picker.")
+    is_default = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = "model"
+        constraints = [
+            models.UniqueConstraint(fields=["is_default"], condition=models.Q(is_default=True), name="one_default_model")
+        ]
+
+    def __str__(self):
+        return self.name
+
+
+class GenerationJob(models.Model):
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        DONE = "done"
+        FAILED = "failed"
+        CANCELLED = "cancelled"
+
+    FINAL_STATES = (Status.DONE, Status.FAILED, Status.CANCELLED)
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="generation_jobs")
+    model = models.ForeignKey(AIModel, on_delete=models.PROTECT, related_name="jobs")
+    prompt = models.TextField()
+    negative_prompt = models.TextField(blank=True)
+    seed = models.BigIntegerField(help_text="-1 asks for a random seed; the seed used is stored on each image.")
+    steps = models.PositiveIntegerField()
+    guidance_scale = models.FloatField()
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    num_images = models.PositiveIntegerField()
+    scheduler = models.CharField(max_length=32)
+
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED, db_index=True)
+    progress_step = models.PositiveIntegerField(default=0)
+    progress_total = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+    warnings = models.TextField(blank=True, help_text="Engine warnings, e.g. prompt tokens beyond the model's limit.")
+    cancel_requested = models.BooleanField(default=False)
+    rq_job_id = models.CharField(max_length=64, blank=True)
+    worker_name = models.CharField(max_length=200, blank=True)
+
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return f"{self.user} · {self.prompt[:40]} ({self.status})"
+
+    def get_absolute_url(self):
+        return reverse("job-detail", args=[self.pk])
+
+    @property
+    def is_final(self) -> bool:
+        return self.status in self.FINAL_STATES
+
+
+class GeneratedImage(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    job = models.ForeignKey(GenerationJob, on_delete=models.CASCADE, related_name="images")
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="images")
+    file = models.FileField(upload_to="generations/%Y/%m/")
+    index = models.PositiveIntegerField(help_text="Position within the job (image i used seed + i).")
+    seed = models.BigIntegerField()
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    parameters = models.TextField(help_text="A1111-style infotext, also stored in the PNG's 'parameters' chunk.")
+    clip_score = models.FloatField(null=True, blank=True, help_text="Cosine of prompt and image CLIP embeddings.")
+    clip_model = models.CharField(max_length=300, blank=True)
+    clip_error = models.TextField(blank=True, help_text="Why no CLIP score was computed, if none was.")
+    is_public = models.BooleanField(default=False, db_index=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "index"]
+
+    def __str__(self):
+        return f"{self.job.prompt[:40]} #{self.index}"
+
+    def get_absolute_url(self):
+        return reverse("image-detail", args=[self.pk])
+
+    def get_file_url(self):
+        return reverse("image-file", args=[self.pk])
+
+
+class PromptHistory(models.Model):
+    """One row per distinct prompt a user submitted; reused prompts move to the top."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="prompt_history")
+    prompt = models.TextField()
+    negative_prompt = models.TextField(blank=True)
+    last_job = models.ForeignKey(GenerationJob, null=True, blank=True, on_delete=models.SET_NULL)
+    times_used = models.PositiveIntegerField(default=1)
+    last_used_at = models.DateTimeField(auto_now=True, db_index=True)
+
+    class Meta:
+        ordering = ["-last_used_at"]
+        verbose_name_plural = "prompt history"
+
+    def __str__(self):
+        return self.prompt[:60]

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class RetroportalConfig(AppConfig):
+    name = "retroportal"
+    verbose_name = "retroportal accounts"

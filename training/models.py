@@ -1,0 +1,1 @@
+"""Datasets and training runs are added by the datasets and training issues."""
