@@ -1,0 +1,48 @@
+# retroportal — two commands set up a fresh machine:
+#   make demo   the site on http://127.0.0.1:8000 with a demo account, a worker and a default model
+#   make test   the test suite against real PostgreSQL and Redis (DATABASE_URL / REDIS_URL or 127.0.0.1 defaults)
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+export OMP_NUM_THREADS ?= 1
+export HF_HUB_OFFLINE ?= 1
+
+.PHONY: install install-dev browser demo test test-fast bench clean
+
+$(VENV)/.installed: requirements.txt constraints.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	# torch and torchvision first, in their own call, pinned: nothing may let pip look for a newer torch.
+	$(PIP) install -q -c constraints.txt torch==2.14.1 torchvision==0.29.1
+	$(PIP) install -q -c constraints.txt -r requirements.txt
+	touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt
+	$(PIP) install -q -c constraints.txt -r requirements-dev.txt
+	touch $@
+
+install: $(VENV)/.installed
+
+install-dev: $(VENV)/.installed-dev
+
+# Debian's Chromium for the Playwright tests (never `playwright install`: it downloads a browser).
+browser:
+	@command -v chromium >/dev/null || { \
+	  echo "Installing Debian's chromium for browser tests"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; }
+
+demo: install
+	$(PY) scripts/demo.py
+
+test: install-dev browser
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+test-fast: install-dev
+	$(PY) -m pytest -m "not browser and not slow" $(PYTEST_ARGS)
+
+bench: install-dev
+	$(PY) benchmarks/worker_vs_direct.py
+
+clean:
+	rm -rf $(VENV) media staticfiles var demo test-artifacts

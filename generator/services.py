@@ -1,0 +1,167 @@
+"""Submitting, cancelling and reconciling generation jobs: the one code path shared by website and API.
+
+The job row is written to PostgreSQL *before* it is queued, so an accepted job is never only in Redis.
+"""
+from dataclasses import dataclass
+
+import django_rq
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+from rq.exceptions import NoSuchJobError
+from rq.job import Job, JobStatus
+
+from generator.engine.params import GenerationParams, Limits, ParamError
+from generator.models import AIModel, GenerationJob, PromptHistory
+
+QUEUE_NAME = "generation"
+# A job is executed by generator.tasks.run_generation_job(job_id) on the "generation" queue.
+TASK_PATH = "generator.tasks.run_generation_job"
+
+
+class SubmissionRefused(Exception):
+    """The request is valid but cannot be accepted now (queue cap, no model). `field` may name a field."""
+
+    def __init__(self, message: str, field: str | None = None, retry_after: int | None = None):
+        super().__init__(message)
+        self.message = message
+        self.field = field
+        self.retry_after = retry_after
+
+
+def site_limits() -> Limits:
+    return Limits(**settings.RETROPORTAL_LIMITS)
+
+
+def default_model() -> AIModel | None:
+    """The model used when a request names none: the registry's default, else RETROPORTAL_DEFAULT_MODEL."""
+    model = AIModel.objects.filter(is_default=True, is_active=True).first()
+    if model is None and settings.RETROPORTAL_DEFAULT_MODEL:
+        model = AIModel.objects.filter(name=settings.RETROPORTAL_DEFAULT_MODEL, is_active=True).first()
+    return model
+
+
+def resolve_model(name: str | None) -> AIModel:
+    if not name:
+        model = default_model()
+        if model is None:
+            raise SubmissionRefused(
+                "No default model is registered; an admin can add one with 'manage.py add_model --default'.", "model"
+            )
+        return model
+    model = AIModel.objects.filter(name=name, is_active=True).first()
+    if model is None:
+        active = ", ".join(AIModel.objects.filter(is_active=True).values_list("name", flat=True)) or "none"
+        raise SubmissionRefused(f"unknown or inactive model {name!r}; active models: {active}", "model")
+    return model
+
+
+def submit_generation(user, params: GenerationParams, model_name: str | None = None) -> GenerationJob:
+    """Validate, record and enqueue a generation. Raises ParamError or SubmissionRefused."""
+    params.validate(site_limits())
+    model = resolve_model(model_name)
+    cap = settings.RETROPORTAL_MAX_QUEUED_JOBS_PER_USER
+    pending = GenerationJob.objects.filter(
+        user=user, status__in=[GenerationJob.Status.QUEUED, GenerationJob.Status.RUNNING]
+    ).count()
+    if pending >= cap:
+        raise SubmissionRefused(
+            f"You already have {pending} unfinished jobs (the limit is {cap}); wait for one to finish or cancel one.",
+            retry_after=30,
+        )
+    with transaction.atomic():
+        job = GenerationJob.objects.create(user=user, model=model, **params.as_dict())
+        _remember_prompt(user, job)
+    transaction.on_commit(lambda: enqueue(job))
+    return job
+
+
+def _remember_prompt(user, job: GenerationJob) -> None:
+    updated = PromptHistory.objects.filter(
+        user=user, prompt=job.prompt, negative_prompt=job.negative_prompt
+    ).update(times_used=F("times_used") + 1, last_job=job, last_used_at=timezone.now())
+    if not updated:
+        PromptHistory.objects.create(user=user, prompt=job.prompt, negative_prompt=job.negative_prompt, last_job=job)
+
+
+def enqueue(job: GenerationJob) -> None:
+    """Put the job on the generation queue (or run it inline in demo mode without Redis)."""
+    if settings.RETROPORTAL_RUN_JOBS_INLINE:
+        from generator.tasks import run_generation_job
+
+        run_generation_job(str(job.pk))
+        return
+    queue = django_rq.get_queue(QUEUE_NAME)
+    rq_job = queue.enqueue(TASK_PATH, str(job.pk), job_id=f"gen-{job.pk}")
+    GenerationJob.objects.filter(pk=job.pk).update(rq_job_id=rq_job.id)
+
+
+def cancel(job: GenerationJob) -> bool:
+    """Cancel a queued job at once; ask a running one to stop between steps. Returns False if already final."""
+    if job.is_final:
+        return False
+    if job.status == GenerationJob.Status.QUEUED:
+        updated = GenerationJob.objects.filter(pk=job.pk, status=GenerationJob.Status.QUEUED).update(
+            status=GenerationJob.Status.CANCELLED, cancel_requested=True, finished_at=timezone.now()
+        )
+        if updated:
+            _cancel_rq_job(job)
+            job.refresh_from_db()
+            return True
+    GenerationJob.objects.filter(pk=job.pk).update(cancel_requested=True)
+    job.refresh_from_db()
+    return True
+
+
+def _cancel_rq_job(job: GenerationJob) -> None:
+    if not job.rq_job_id:
+        return
+    try:
+        Job.fetch(job.rq_job_id, connection=django_rq.get_connection(QUEUE_NAME)).cancel()
+    except (NoSuchJobError, Exception):  # the DB row is the truth; a vanished RQ job is fine here
+        pass
+
+
+@dataclass
+class QueueInfo:
+    position: int | None  # 1-based position among queued jobs, None when not queued
+
+
+def queue_position(job: GenerationJob) -> int | None:
+    if job.status != GenerationJob.Status.QUEUED:
+        return None
+    return GenerationJob.objects.filter(status=GenerationJob.Status.QUEUED, created_at__lte=job.created_at).count()
+
+
+def reconcile(job: GenerationJob) -> GenerationJob:
+    """Bring a job whose RQ side has failed or vanished to a final state (never 'running' forever).
+
+    A running job whose RQ job failed (worker killed: RQ moves abandoned jobs to the failed registry
+    once the worker's heartbeat expires) or no longer exists in Redis is marked failed with the reason.
+    """
+    if job.is_final or not job.rq_job_id or settings.RETROPORTAL_RUN_JOBS_INLINE:
+        return job
+    try:
+        rq_job = Job.fetch(job.rq_job_id, connection=django_rq.get_connection(QUEUE_NAME))
+        rq_status = rq_job.get_status(refresh=True)
+    except NoSuchJobError:
+        rq_job, rq_status = None, None
+    reason = None
+    if rq_status is None:
+        reason = "The job was lost from the queue (Redis restarted or was flushed); please submit it again."
+    elif rq_status in (JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED) and job.status != "cancelled":
+        reason = _failure_reason(rq_job)
+    if reason:
+        GenerationJob.objects.filter(pk=job.pk, status__in=["queued", "running"]).update(
+            status=GenerationJob.Status.FAILED, error=reason, finished_at=timezone.now()
+        )
+        job.refresh_from_db()
+    return job
+
+
+def _failure_reason(rq_job: Job) -> str:
+    info = (rq_job.latest_result().exc_string if rq_job.latest_result() else "") or ""
+    if "abandoned" in info.lower() or "heartbeat" in info.lower() or not info:
+        return "The worker running this job stopped unexpectedly (killed or crashed); please submit it again."
+    return info.strip().splitlines()[-1][:500]
