@@ -17,7 +17,7 @@ from .params import SCHEDULER_NAMES, ParamError
 
 # name -> (class, extra config overrides)
 _SCHEDULERS = {
-    "pndm": (PNDMScheduler, {}),
+    "pndm": (PNDMScheduler, {"skip_prk_steps": True}),  # PLMS only, as SD ships it; PRK needs >= 4 steps
     "ddim": (DDIMScheduler, {}),
     "euler": (EulerDiscreteScheduler, {}),
     "euler_a": (EulerAncestralDiscreteScheduler, {}),
