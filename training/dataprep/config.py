@@ -1,0 +1,60 @@
+"""The knobs of a dataset preparation, in one typed, validated dataclass.
+
+Everything that changes the prepared output lives here and is written into the manifest, so a
+prepared folder always says how it was made.
+"""
+from dataclasses import asdict, dataclass
+from enum import Enum
+
+
+class Mode(str, Enum):
+    """How pictures are brought to the training resolution."""
+
+    CROP = "crop"  # square resolution x resolution, centre-cropped (classic DreamBooth)
+    BUCKET = "bucket"  # aspect kept: nearest bucket of about resolution^2 pixels (kohya/SDXL style)
+
+
+class ConfigError(ValueError):
+    """A preparation setting is out of range; the message names the setting."""
+
+
+@dataclass(frozen=True)
+class PrepConfig:
+    """Settings of one preparation.
+
+    near_duplicate_distance: Hamming distance on the 64-bit dHash at or below which two pictures
+    count as the same picture (6 of 64 survives re-encoding, resizing and light retouching, while
+    different drawings of the same character sit well above 10).
+    workers: processes used to decode and resize; 1 runs in-process. Output never depends on it.
+    """
+
+    resolution: int = 512
+    mode: Mode = Mode.CROP
+    min_size: int = 256
+    instance_prompt: str = ""
+    class_prompt: str = ""
+    near_duplicate_distance: int = 6
+    max_pixels: int = 80_000_000
+    max_file_bytes: int = 200 * 1024 * 1024
+    workers: int = 1
+
+    def __post_init__(self):
+        object.__setattr__(self, "mode", Mode(self.mode))
+        self.validate()
+
+    def validate(self) -> None:
+        if not 256 <= self.resolution <= 2048 or self.resolution % 64:
+            raise ConfigError(f"resolution {self.resolution}: expected a multiple of 64 between 256 and 2048")
+        if self.min_size < 1:
+            raise ConfigError(f"min-size {self.min_size}: expected a positive number of pixels")
+        if not 0 <= self.near_duplicate_distance <= 32:
+            raise ConfigError(f"near-duplicate distance {self.near_duplicate_distance}: expected 0..32 bits")
+        if self.workers < 1:
+            raise ConfigError(f"workers {self.workers}: expected at least 1")
+
+    def output_settings(self) -> dict:
+        """The settings that shape the output (written to the manifest; `workers` is left out)."""
+        data = asdict(self)
+        data["mode"] = self.mode.value
+        data.pop("workers")
+        return data
