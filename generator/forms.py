@@ -1,0 +1,83 @@
+"""The generation form. Limits are checked by GenerationParams.validate (the same check as API and CLI)."""
+from django import forms
+
+from generator.engine.params import SCHEDULER_NAMES, GenerationParams, ParamError
+from generator.models import AIModel
+from generator.services import default_model, site_limits
+
+PARAM_FIELDS = ("prompt", "negative_prompt", "seed", "steps", "guidance_scale", "width", "height", "num_images",
+                "scheduler")
+
+
+class GenerateForm(forms.Form):
+    prompt = forms.CharField(
+        max_length=4000,
+        widget=forms.Textarea(attrs={"rows": 3, "placeholder": "Please enter your prompt here!", "autofocus": True}),
+    )
+    negative_prompt = forms.CharField(
+        required=False, max_length=4000,
+        widget=forms.Textarea(attrs={"rows": 2, "placeholder": "What to leave out, e.g. blurry, extra fingers"}),
+    )
+    model = forms.CharField(required=False, widget=forms.Select())
+    seed = forms.IntegerField(initial=-1, help_text="-1 picks a random seed; image i of a job uses seed + i.")
+    steps = forms.IntegerField(initial=20)
+    guidance_scale = forms.FloatField(initial=7.0, label="Guidance (CFG) scale")
+    width = forms.IntegerField(initial=512)
+    height = forms.IntegerField(initial=512)
+    num_images = forms.IntegerField(initial=1, label="Number of images")
+    # A plain field with a <select>: an unknown name gets GenerationParams' message, as in the API.
+    scheduler = forms.CharField(initial="dpmpp_2m", widget=forms.Select(choices=[(n, n) for n in SCHEDULER_NAMES]))
+
+    advanced_fields = ("negative_prompt", "steps", "guidance_scale", "scheduler")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        limits = site_limits()
+        models = list(AIModel.objects.filter(is_active=True).order_by("-is_default", "name"))
+        self.fields["model"].widget.choices = [
+            (m.name, f"{m.name} — {m.description[:60]}" if m.description else m.name) for m in models
+        ]
+        default = default_model()
+        if default is not None and not self.initial.get("model"):
+            self.initial["model"] = default.name
+        attrs = {
+            "seed": {"min": -1, "max": 2**32 - 1},
+            "steps": {"min": 1, "max": limits.max_steps},
+            "guidance_scale": {"min": 0, "max": limits.max_guidance, "step": 0.5},
+            "width": {"min": limits.min_side, "max": limits.max_width, "step": 8},
+            "height": {"min": limits.min_side, "max": limits.max_height, "step": 8},
+            "num_images": {"min": 1, "max": limits.max_images},
+        }
+        for name, extra in attrs.items():
+            self.fields[name].widget.attrs.update(extra)
+        self.fields["width"].help_text = f"{limits.min_side}–{limits.max_width}, a multiple of 8."
+        self.fields["height"].help_text = f"{limits.min_side}–{limits.max_height}, a multiple of 8."
+        self.fields["steps"].help_text = f"1–{limits.max_steps}. More steps: slower, often finer."
+        self.fields["num_images"].help_text = f"1–{limits.max_images}."
+
+    def clean(self):
+        data = super().clean()
+        if any(name not in data for name in PARAM_FIELDS):
+            return data  # a field already has its own error (missing, not a number)
+        try:
+            self.params = GenerationParams(**{name: data[name] for name in PARAM_FIELDS}).validate(site_limits())
+        except ParamError as exc:
+            self.add_error(exc.field if exc.field in self.fields else None, exc.message)
+        return data
+
+    def basic_fields(self):
+        return [self[name] for name in self.fields if name not in self.advanced_fields and name != "prompt"]
+
+    def advanced(self):
+        return [self[name] for name in self.advanced_fields]
+
+
+def initial_from_job(job, seed=None, num_images=None) -> dict:
+    initial = {name: getattr(job, name) for name in PARAM_FIELDS}
+    if seed is not None:
+        initial["seed"] = seed
+    if num_images is not None:
+        initial["num_images"] = num_images
+    if job.model.is_active:
+        initial["model"] = job.model.name
+    return initial

@@ -1,0 +1,253 @@
+"""Website: generate form, live job page, gallery, image pages, explore and prompt history.
+
+Isolation rule, enforced in `owned_job` / `visible_image` below: a user never sees another user's
+jobs or private images; those URLs answer 404 (not 403, which would confirm the id exists).
+Public images are readable by every signed-in user; owner-only actions stay owner-only.
+Media files are never served by URL prefix: `image_file` checks permission and streams from storage.
+"""
+import logging
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.contrib.auth.mixins import LoginRequiredMixin
+from django.core.exceptions import ValidationError
+from django.http import FileResponse, Http404, JsonResponse
+from django.shortcuts import get_object_or_404, redirect
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_POST
+from django.views.generic import DetailView, FormView, ListView, TemplateView
+
+from generator import services
+from generator.engine.params import ParamError
+from generator.forms import GenerateForm, initial_from_job
+from generator.models import GeneratedImage, GenerationJob, PromptHistory
+
+log = logging.getLogger(__name__)
+
+
+def owned_job(request, pk) -> GenerationJob:
+    return get_object_or_404(GenerationJob.objects.select_related("model"), pk=pk, user=request.user)
+
+
+def visible_image(request, pk, owner_only=False) -> GeneratedImage:
+    image = get_object_or_404(GeneratedImage.objects.select_related("job", "job__model", "owner"), pk=pk)
+    if image.owner_id == request.user.id:
+        return image
+    if image.is_public and not owner_only:
+        return image
+    raise Http404("No such image.")
+
+
+class GenerateView(LoginRequiredMixin, FormView):
+    template_name = "generator/generate.html"
+    form_class = GenerateForm
+
+    def get_initial(self):
+        initial = super().get_initial()
+        reuse, history = self.request.GET.get("reuse"), self.request.GET.get("history")
+        try:
+            if reuse:
+                image = visible_image(self.request, reuse)
+                initial.update(initial_from_job(image.job, seed=image.seed, num_images=1))
+                self.reused = image
+            elif history:
+                entry = get_object_or_404(PromptHistory, pk=int(history), user=self.request.user)
+                if entry.last_job is not None:
+                    initial.update(initial_from_job(entry.last_job))
+                initial.update(prompt=entry.prompt, negative_prompt=entry.negative_prompt)
+        except (ValueError, ValidationError, Http404):  # a malformed or foreign id: just the plain form
+            pass
+        return initial
+
+    def form_valid(self, form):
+        try:
+            job = services.submit_generation(self.request.user, form.params, form.cleaned_data.get("model") or None)
+        except ParamError as exc:
+            form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+            return self.form_invalid(form)
+        except services.SubmissionRefused as exc:
+            form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+            return self.form_invalid(form)
+        return redirect(job)
+
+    def get_context_data(self, **kwargs):
+        ctx = super().get_context_data(**kwargs)
+        ctx["reused"] = getattr(self, "reused", None)
+        ctx["has_models"] = bool(ctx["form"].fields["model"].widget.choices)
+        ctx["recent_jobs"] = GenerationJob.objects.filter(user=self.request.user).select_related("model")[:5]
+        return ctx
+
+
+class JobListView(LoginRequiredMixin, ListView):
+    template_name = "generator/job_list.html"
+    paginate_by = 25
+
+    def get_queryset(self):
+        return GenerationJob.objects.filter(user=self.request.user).select_related("model")
+
+
+class JobDetailView(LoginRequiredMixin, DetailView):
+    template_name = "generator/job_detail.html"
+    context_object_name = "job"
+
+    def get_object(self, queryset=None):
+        job = owned_job(self.request, self.kwargs["pk"])
+        return services.reconcile(job)
+
+    def get_context_data(self, **kwargs):
+        ctx = super().get_context_data(**kwargs)
+        ctx["status"] = job_status_payload(self.object)
+        ctx["images"] = self.object.images.all()
+        return ctx
+
+
+def job_status_payload(job: GenerationJob) -> dict:
+    total = job.progress_total or job.steps * job.num_images
+    percent = 100 if job.status == GenerationJob.Status.DONE else (
+        round(100 * job.progress_step / total) if total else 0
+    )
+    images = []
+    if job.status == GenerationJob.Status.DONE:
+        images = [
+            {
+                "id": str(img.pk),
+                "url": img.get_absolute_url(),
+                "file_url": img.get_file_url(),
+                "seed": img.seed,
+                "clip_score": img.clip_score,
+                "clip_error": img.clip_error,
+            }
+            for img in job.images.order_by("index")
+        ]
+    return {
+        "id": str(job.pk),
+        "status": job.status,
+        "is_final": job.is_final,
+        "step": job.progress_step,
+        "total": total,
+        "percent": percent,
+        "error": job.error,
+        "warnings": job.warnings,
+        "queue_position": services.queue_position(job),
+        "cancel_requested": job.cancel_requested,
+        "images": images,
+    }
+
+
+@login_required
+@require_GET
+def job_status(request, pk):
+    job = services.reconcile(owned_job(request, pk))
+    response = JsonResponse(job_status_payload(job))
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@login_required
+@require_POST
+def job_cancel(request, pk):
+    job = owned_job(request, pk)
+    if services.cancel(job):
+        if job.status == GenerationJob.Status.CANCELLED:
+            messages.info(request, "The job was cancelled.")
+        else:
+            messages.info(request, "Stopping the job after the current step…")
+    else:
+        messages.info(request, f"The job had already finished ({job.status}).")
+    if request.headers.get("Accept", "").startswith("application/json"):
+        return JsonResponse(job_status_payload(job))
+    return redirect(job)
+
+
+class GalleryView(LoginRequiredMixin, ListView):
+    template_name = "generator/gallery.html"
+    context_object_name = "images"
+    paginate_by = 24
+
+    def get_queryset(self):
+        return GeneratedImage.objects.filter(owner=self.request.user).select_related("job", "job__model")
+
+
+class ExploreView(LoginRequiredMixin, ListView):
+    template_name = "generator/explore.html"
+    context_object_name = "images"
+    paginate_by = 24
+
+    def get_queryset(self):
+        return GeneratedImage.objects.filter(is_public=True).select_related("job", "job__model", "owner")
+
+
+class HistoryView(LoginRequiredMixin, ListView):
+    template_name = "generator/history.html"
+    context_object_name = "entries"
+    paginate_by = 50
+
+    def get_queryset(self):
+        return PromptHistory.objects.filter(user=self.request.user).select_related("last_job")
+
+
+class ImageDetailView(LoginRequiredMixin, DetailView):
+    template_name = "generator/image_detail.html"
+    context_object_name = "image"
+
+    def get_object(self, queryset=None):
+        return visible_image(self.request, self.kwargs["pk"])
+
+    def get_context_data(self, **kwargs):
+        ctx = super().get_context_data(**kwargs)
+        ctx["is_owner"] = self.object.owner_id == self.request.user.id
+        return ctx
+
+
+@login_required
+@require_GET
+def image_file(request, pk):
+    """Stream the PNG (with its A1111 `parameters` chunk) after the permission check."""
+    image = get_object_or_404(GeneratedImage, pk=pk)
+    allowed = (
+        image.owner_id == request.user.id
+        or image.is_public
+        or (request.user.is_staff and request.user.has_perm("generator.view_generatedimage"))  # admin thumbnails
+    )
+    if not allowed:
+        raise Http404("No such image.")
+    try:
+        handle = image.file.open("rb")
+    except (FileNotFoundError, ValueError):
+        raise Http404("The image file is missing from storage.") from None
+    download = request.GET.get("download") == "1"
+    response = FileResponse(
+        handle, content_type="image/png", as_attachment=download,
+        filename=f"retroportal-{image.seed}-{str(image.pk)[:8]}.png",
+    )
+    response["Cache-Control"] = "private, max-age=3600"
+    response["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+@login_required
+@require_POST
+def image_publish(request, pk):
+    image = visible_image(request, pk, owner_only=True)
+    image.is_public = request.POST.get("public") == "1"
+    image.save(update_fields=["is_public"])
+    messages.success(request, "Published: everyone signed in can see it on Explore." if image.is_public
+                     else "Unpublished: only you can see it.")
+    return redirect(image)
+
+
+class ImageDeleteView(LoginRequiredMixin, TemplateView):
+    """GET asks for confirmation (the image page asks with a JS confirm); POST deletes row and file."""
+
+    template_name = "generator/image_confirm_delete.html"
+
+    def get_context_data(self, **kwargs):
+        ctx = super().get_context_data(**kwargs)
+        ctx["image"] = visible_image(self.request, self.kwargs["pk"], owner_only=True)
+        return ctx
+
+    def post(self, request, pk):
+        image = visible_image(request, pk, owner_only=True)
+        image.delete()  # generator.signals removes the file once the delete is committed
+        messages.success(request, "The image was deleted.")
+        return redirect(reverse("gallery"))

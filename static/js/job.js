@@ -1,0 +1,91 @@
+// Live progress on the job page: polls status.json every ~700 ms until the job is final.
+(function () {
+  "use strict";
+  var POLL_MS = 700;
+
+  function el(id) { return document.getElementById(id); }
+
+  function text(node, value) { node.textContent = value; }  // never innerHTML: prompts are user text
+
+  function progressText(s) {
+    if (s.status === "queued") {
+      return "Waiting in the queue" + (s.queue_position ? " (position " + s.queue_position + ")" : "") + "…";
+    }
+    if (s.status === "running") {
+      if (s.cancel_requested) { return "Stopping after the current step…"; }
+      if (!s.step) { return "Starting: loading the model…"; }
+      return "Step " + s.step + " / " + s.total + " (" + s.percent + "%)";
+    }
+    if (s.status === "done") { return "Done."; }
+    if (s.status === "cancelled") { return "Cancelled."; }
+    return "Failed.";
+  }
+
+  function renderImages(container, images) {
+    if (container.dataset.rendered === "1" || !images.length) { return; }
+    container.dataset.rendered = "1";
+    container.replaceChildren();
+    images.forEach(function (img) {
+      var fig = document.createElement("figure");
+      fig.className = "thumb";
+      var a = document.createElement("a");
+      a.href = img.url;
+      var im = document.createElement("img");
+      im.src = img.file_url;
+      im.alt = "generated image, seed " + img.seed;
+      a.appendChild(im);
+      var cap = document.createElement("figcaption");
+      var clip = document.createElement("span");
+      if (img.clip_score === null) {
+        clip.className = "clip clip-none";
+        clip.title = img.clip_error || "";
+        text(clip, "CLIP unavailable");
+      } else {
+        clip.className = "clip";
+        text(clip, "CLIP " + img.clip_score.toFixed(3));
+      }
+      cap.appendChild(clip);
+      fig.appendChild(a);
+      fig.appendChild(cap);
+      container.appendChild(fig);
+    });
+  }
+
+  function render(s) {
+    var badge = el("job-status");
+    text(badge, s.status);
+    badge.className = "badge badge-" + s.status;
+    el("progress-bar").style.width = s.percent + "%";
+    el("progress-bar").parentNode.setAttribute("aria-valuenow", String(s.percent));
+    text(el("progress-text"), progressText(s));
+    var err = el("job-error");
+    text(err, s.error || "");
+    err.hidden = !s.error;
+    var warn = el("job-warnings");
+    text(warn, s.warnings || "");
+    warn.hidden = !s.warnings;
+    el("cancel-form").hidden = s.is_final;
+    if (s.status === "done") { renderImages(el("job-images"), s.images); }
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    var root = el("job");
+    if (!root || root.dataset.final === "1") { return; }
+    var url = root.dataset.statusUrl;
+    var failures = 0;
+    function poll() {
+      fetch(url, { headers: { "Accept": "application/json" }, credentials: "same-origin", cache: "no-store" })
+        .then(function (r) { if (!r.ok) { throw new Error("HTTP " + r.status); } return r.json(); })
+        .then(function (s) {
+          failures = 0;
+          render(s);
+          if (!s.is_final) { window.setTimeout(poll, POLL_MS); }
+        })
+        .catch(function () {
+          failures += 1;  // the server restarting: back off, keep trying
+          window.setTimeout(poll, Math.min(10000, POLL_MS * Math.pow(2, failures)));
+        });
+    }
+    window.setTimeout(poll, POLL_MS);
+  });
+})();
