@@ -1,9 +1,12 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from generator.api.token_views import token_settings
+
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include("retroportal.accounts_urls")),
     path("api/", include("generator.api.urls")),
+    path("account/token/", token_settings, name="account-token"),
     path("", include("generator.urls")),
 ]

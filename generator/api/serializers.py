@@ -1,0 +1,252 @@
+"""Serializers of the integration API: request validation (types only) and response shapes.
+
+Range checks (steps, sizes, seed, scheduler, ...) are not repeated here: they live in
+`GenerationParams.validate` and `services.submit_generation`, the code path the website uses too,
+so both refuse the same input with the same message. Serializers only check types and reject
+what could never reach that code safely (wrong JSON types, NUL/surrogate characters, non-finite
+numbers).
+"""
+import math
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from generator.engine.params import SCHEDULER_NAMES, GenerationParams
+from generator.models import AIModel, GeneratedImage, GenerationJob
+from generator.services import default_model, queue_position
+
+_DEFAULTS = GenerationParams(prompt="x")
+PROMPT_MAX_LENGTH = 4000  # far above any model's token window; stops megabyte prompts reaching the DB
+
+
+class FiniteFloatField(serializers.FloatField):
+    """A float that is a real number (no NaN or infinity, which compare false with every limit)."""
+
+    default_error_messages = {"not_finite": "Must be a finite number."}
+
+    def to_internal_value(self, data):
+        value = super().to_internal_value(data)
+        if not math.isfinite(value):
+            self.fail("not_finite")
+        return value
+
+
+# --------------------------------------------------------------------------- generations
+
+
+class GenerationCreateSerializer(serializers.Serializer):
+    """What a client may send to start a generation. Every field but `prompt` has the website's default."""
+
+    prompt = serializers.CharField(max_length=PROMPT_MAX_LENGTH, trim_whitespace=False,
+                                   help_text="What to draw, e.g. 'retro anime style, a girl with a hat'.")
+    negative_prompt = serializers.CharField(max_length=PROMPT_MAX_LENGTH, required=False, allow_blank=True,
+                                            trim_whitespace=False, default=_DEFAULTS.negative_prompt)
+    seed = serializers.IntegerField(required=False, default=_DEFAULTS.seed,
+                                    help_text="-1 for a random seed, else 0 to 4294967295; image i uses seed + i.")
+    steps = serializers.IntegerField(required=False, default=_DEFAULTS.steps,
+                                     help_text="Denoising steps (1 to the site's maximum, 100 by default).")
+    guidance_scale = FiniteFloatField(required=False, default=_DEFAULTS.guidance_scale,
+                                      help_text="Classifier-free guidance (CFG) scale, 0 to 30.")
+    width = serializers.IntegerField(required=False, default=_DEFAULTS.width,
+                                     help_text="Multiple of 8, 64 to the site's maximum (1024 by default).")
+    height = serializers.IntegerField(required=False, default=_DEFAULTS.height,
+                                      help_text="Multiple of 8, 64 to the site's maximum (1024 by default).")
+    num_images = serializers.IntegerField(required=False, default=_DEFAULTS.num_images,
+                                          help_text="Images in this job (1 to the site's maximum, 4 by default).")
+    scheduler = serializers.ChoiceField(choices=SCHEDULER_NAMES, required=False, default=_DEFAULTS.scheduler)
+    model = serializers.CharField(max_length=100, required=False, allow_blank=True, allow_null=True, default=None,
+                                  help_text="Model name from GET /api/models/; the default model when left out.")
+
+    def to_params(self) -> tuple[GenerationParams, str | None]:
+        data = dict(self.validated_data)
+        model = data.pop("model", None) or None
+        return GenerationParams(**data), model
+
+
+class ProgressSerializer(serializers.Serializer):
+    step = serializers.IntegerField(help_text="Denoising steps done so far over all images of the job.")
+    total = serializers.IntegerField(help_text="Total denoising steps of the job (0 until the worker starts it).")
+    percent = serializers.IntegerField(min_value=0, max_value=100)
+
+
+class JobParametersSerializer(serializers.Serializer):
+    prompt = serializers.CharField()
+    negative_prompt = serializers.CharField(allow_blank=True)
+    seed = serializers.IntegerField(help_text="As requested: -1 means random; each image records the seed used.")
+    steps = serializers.IntegerField()
+    guidance_scale = serializers.FloatField()
+    width = serializers.IntegerField()
+    height = serializers.IntegerField()
+    num_images = serializers.IntegerField()
+    scheduler = serializers.CharField()
+    model = serializers.CharField(source="model.name")
+
+
+class AbsoluteFileUrlField(serializers.Field):
+    """Absolute URL of an image's PNG (the permission-checked file view); send the same credentials to fetch it."""
+
+    def __init__(self, **kwargs):
+        kwargs["source"] = "*"
+        kwargs["read_only"] = True
+        super().__init__(**kwargs)
+
+    def to_representation(self, image):
+        url = image.get_file_url()
+        request = self.context.get("request")
+        return request.build_absolute_uri(url) if request is not None else url
+
+
+extend_schema_field(OpenApiTypes.URI)(AbsoluteFileUrlField)
+
+
+class JobImageSerializer(serializers.ModelSerializer):
+    url = AbsoluteFileUrlField(help_text="Absolute URL of the PNG; fetch it with the same Authorization header.")
+
+    class Meta:
+        model = GeneratedImage
+        fields = ["id", "url", "index", "seed", "clip_score", "clip_error", "is_public"]
+        read_only_fields = fields
+
+
+class JobSerializer(serializers.ModelSerializer):
+    status = serializers.ChoiceField(choices=GenerationJob.Status.choices, read_only=True)
+    progress = serializers.SerializerMethodField()
+    queue_position = serializers.SerializerMethodField(
+        help_text="1-based position among all queued jobs while queued, else null."
+    )
+    parameters = JobParametersSerializer(source="*", read_only=True)
+    images = JobImageSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = GenerationJob
+        fields = [
+            "id", "status", "progress", "queue_position", "created_at", "started_at", "finished_at",
+            "parameters", "error", "warnings", "cancel_requested", "images",
+        ]
+        read_only_fields = fields
+
+    @extend_schema_field(ProgressSerializer)
+    def get_progress(self, job) -> dict:
+        total = job.progress_total
+        step = min(job.progress_step, total) if total else job.progress_step
+        if job.status == GenerationJob.Status.DONE:
+            percent = 100
+        else:
+            percent = int(100 * step / total) if total else 0
+        return {"step": step, "total": total, "percent": max(0, min(100, percent))}
+
+    def get_queue_position(self, job) -> int | None:
+        return queue_position(job)
+
+
+# --------------------------------------------------------------------------- images
+
+
+class ImageSerializer(serializers.ModelSerializer):
+    url = AbsoluteFileUrlField(help_text="Absolute URL of the PNG; fetch it with the same Authorization header.")
+    job = serializers.UUIDField(source="job_id", read_only=True)
+    prompt = serializers.CharField(source="job.prompt", read_only=True)
+    negative_prompt = serializers.CharField(source="job.negative_prompt", read_only=True)
+    model = serializers.CharField(source="job.model.name", read_only=True)
+    parameters = serializers.CharField(
+        read_only=True, help_text="AUTOMATIC1111-style infotext, also in the PNG's 'parameters' tEXt chunk."
+    )
+    is_owner = serializers.SerializerMethodField(help_text="True when the image is yours (you may PATCH/DELETE it).")
+
+    class Meta:
+        model = GeneratedImage
+        fields = [
+            "id", "url", "job", "index", "prompt", "negative_prompt", "parameters", "seed", "width", "height",
+            "model", "clip_score", "clip_model", "clip_error", "is_public", "is_owner", "created_at",
+        ]
+        read_only_fields = fields  # PATCH goes through ImagePatchSerializer
+
+    def get_is_owner(self, image) -> bool:
+        request = self.context.get("request")
+        return bool(request is not None and request.user.is_authenticated and image.owner_id == request.user.pk)
+
+
+class ImagePatchSerializer(serializers.Serializer):
+    """PATCH body: only `is_public` may change; any other key is refused (not silently ignored).
+
+    An empty body changes nothing (and answers the image), as PATCH semantics allow.
+    """
+
+    is_public = serializers.BooleanField(required=False, help_text="Publish the image to everyone's ?public=true listing, or unpublish it.")
+
+    def to_internal_value(self, data):
+        if isinstance(data, dict):
+            extra = sorted(str(k) for k in data if k != "is_public")
+            if extra:
+                raise serializers.ValidationError(
+                    {key: ["This field cannot be changed; only is_public can be set with PATCH."] for key in extra}
+                )
+        return super().to_internal_value(data)
+
+
+class ImageFilterSerializer(serializers.Serializer):
+    """Query parameters of GET /api/images/."""
+
+    ORDERINGS = ("created_at", "-created_at", "clip_score", "-clip_score")
+
+    public = serializers.BooleanField(
+        required=False, default=False,
+        help_text="true: everyone's published images (the public gallery); false (default): your own images.",
+    )
+    model = serializers.CharField(required=False, max_length=100, help_text="Only images made with this model (name).")
+    created_after = serializers.DateField(required=False, help_text="Only images created on or after this date (YYYY-MM-DD, UTC).")
+    created_before = serializers.DateField(required=False, help_text="Only images created on or before this date (YYYY-MM-DD, UTC).")
+    min_clip_score = FiniteFloatField(required=False, help_text="Only images whose CLIP score is at least this.")
+    ordering = serializers.ChoiceField(
+        choices=ORDERINGS, required=False, default="-created_at",
+        help_text="Sort order; images without a CLIP score come last for either clip_score order.",
+    )
+
+    def validate(self, attrs):
+        after, before = attrs.get("created_after"), attrs.get("created_before")
+        if after and before and after > before:
+            raise serializers.ValidationError({"created_before": ["Must not be earlier than created_after."]})
+        return attrs
+
+
+class JobFilterSerializer(serializers.Serializer):
+    """Query parameters of GET /api/generations/."""
+
+    status = serializers.ChoiceField(choices=GenerationJob.Status.choices, required=False,
+                                     help_text="Only jobs in this state.")
+
+
+# --------------------------------------------------------------------------- models
+
+
+class AIModelSerializer(serializers.ModelSerializer):
+    parent = serializers.SlugRelatedField(slug_field="name", read_only=True, allow_null=True)
+    is_default = serializers.SerializerMethodField(help_text="Used when a generation request names no model.")
+
+    class Meta:
+        model = AIModel
+        fields = ["name", "kind", "architecture", "parent", "description", "is_default", "created_at"]
+        read_only_fields = fields
+
+    def get_is_default(self, model) -> bool:
+        if "default_model_pk" not in self.context:
+            default = default_model()
+            self.context["default_model_pk"] = default.pk if default else None
+        return model.pk == self.context["default_model_pk"]
+
+
+# --------------------------------------------------------------------------- error bodies (schema only)
+
+
+class ErrorSerializer(serializers.Serializer):
+    """Body of 401/403/404/409/429 (and other non-field) errors."""
+
+    detail = serializers.CharField(help_text="What went wrong, in words.")
+
+
+class ValidationErrorSerializer(serializers.Serializer):
+    """Body of a 400: field name -> list of messages; `detail` alone when the body as a whole is unreadable.
+
+    Its OpenAPI schema is written by `generator.api.schema.ValidationErrorExtension` (free-form keys).
+    """

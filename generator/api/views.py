@@ -1,0 +1,274 @@
+"""REST API for integrations: submit generations, follow jobs, list/publish/delete images, list models.
+
+Isolation (same rule as the website): another user's jobs and private images do not exist for you,
+every such id answers 404 (a 403 would confirm the id exists). A published image is visible to every
+authenticated user; changing or deleting it stays with its owner: others get 403 (the object is
+visible, so hiding it behind a 404 would be inconsistent with the 200 they get from GET).
+
+All generation input goes through `services.submit_generation`, the code path of the website, so
+both enforce the same limits with the same messages.
+"""
+from django.db import transaction
+from django.db.models import F, Q
+from django.urls import reverse
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema, extend_schema_view
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import PermissionDenied, Throttled, ValidationError
+from rest_framework.generics import get_object_or_404
+from rest_framework.parsers import JSONParser
+from rest_framework.renderers import JSONRenderer
+from rest_framework.response import Response
+
+from generator import services
+from generator.api import schema as api_schema  # noqa: F401  (registers the OpenAPI extensions)
+from generator.api.schema import ApiAutoSchema
+from generator.api.serializers import (
+    AIModelSerializer,
+    ErrorSerializer,
+    GenerationCreateSerializer,
+    ImageFilterSerializer,
+    ImagePatchSerializer,
+    ImageSerializer,
+    JobFilterSerializer,
+    JobSerializer,
+    ValidationErrorSerializer,
+)
+from generator.engine.params import ParamError
+from generator.models import AIModel, GeneratedImage, GenerationJob
+
+NOT_FOUND = OpenApiResponse(ErrorSerializer, description="No such object, or not yours (private).")
+BAD_REQUEST = OpenApiResponse(ValidationErrorSerializer, description="Invalid input; messages per field.")
+PAGE_NOT_FOUND = OpenApiResponse(ErrorSerializer, description="The requested page does not exist.")
+
+
+class ApiViewMixin:
+    # JSON in, JSON out (interactive docs at /api/docs/); the schema adds the common 401/403/429 responses.
+
+    renderer_classes = [JSONRenderer]
+    parser_classes = [JSONParser]
+    schema = ApiAutoSchema()
+
+
+def _validated_query(serializer_class, request):
+    query = serializer_class(data=request.query_params)
+    query.is_valid(raise_exception=True)
+    return query.validated_data
+
+
+# --------------------------------------------------------------------------- generations
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="List your generation jobs",
+        description="Your jobs, newest first, 20 per page. `?status=` keeps jobs in one state.",
+        parameters=[JobFilterSerializer],
+        responses={200: JobSerializer(many=True), 400: BAD_REQUEST, 404: PAGE_NOT_FOUND},
+    ),
+    retrieve=extend_schema(
+        summary="Get one job (poll this until status is done, failed or cancelled)",
+        description="A job whose worker died or whose queue entry vanished is marked failed here, with the reason "
+                    "in `error`. `progress` counts denoising steps over all images of the job.",
+        responses={200: JobSerializer, 404: NOT_FOUND},
+    ),
+)
+class GenerationViewSet(ApiViewMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    serializer_class = JobSerializer
+    queryset = GenerationJob.objects.none()  # per-user queryset in get_queryset; this only names the model
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):  # schema generation: no user
+            return self.queryset
+        jobs = (
+            GenerationJob.objects.filter(user=self.request.user)
+            .select_related("model")
+            .prefetch_related("images")
+            .order_by("-created_at", "-pk")
+        )
+        if self.action == "list":
+            wanted = _validated_query(JobFilterSerializer, self.request).get("status")
+            if wanted:
+                jobs = jobs.filter(status=wanted)
+        return jobs
+
+    def retrieve(self, request, *args, **kwargs):
+        job = services.reconcile(self.get_object())
+        return Response(self.get_serializer(job).data)
+
+    @extend_schema(
+        summary="Start a generation",
+        description=(
+            "Validates the parameters with the website's limits, records the job and queues it. Answers 202 "
+            "with the job; poll `GET /api/generations/{id}/` until its status is final. Too many unfinished "
+            "jobs (the per-user queue cap) answers 429 with Retry-After."
+        ),
+        request=GenerationCreateSerializer,
+        responses={
+            202: OpenApiResponse(JobSerializer, description="Accepted and queued."),
+            400: BAD_REQUEST,
+            429: OpenApiResponse(ErrorSerializer, description="Rate limit or per-user queue cap reached; "
+                                                              "retry after Retry-After seconds."),
+        },
+        examples=[
+            OpenApiExample(
+                "Minimal", request_only=True, value={"prompt": "retro anime style, a girl with a red hat"},
+            ),
+            OpenApiExample(
+                "Everything", request_only=True,
+                value={"prompt": "retro anime style, a man with glasses, 1980s cel shading",
+                       "negative_prompt": "blurry, lowres", "seed": 1234, "steps": 25, "guidance_scale": 7.5,
+                       "width": 512, "height": 768, "num_images": 2, "scheduler": "euler_a", "model": "anything-v3"},
+            ),
+        ],
+    )
+    def create(self, request, *args, **kwargs):
+        data = GenerationCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        params, model_name = data.to_params()
+        try:
+            job = services.submit_generation(request.user, params, model_name)
+        except ParamError as exc:
+            raise ValidationError({exc.field: [exc.message]}) from None
+        except services.SubmissionRefused as exc:
+            if exc.retry_after is not None:
+                # Per-user queue cap: 429 + Retry-After like the rate limit, with the service's message.
+                raise Throttled(wait=exc.retry_after, detail=exc.message) from None
+            raise ValidationError({exc.field or "non_field_errors": [exc.message]}) from None
+        job = self.get_queryset().get(pk=job.pk)
+        body = self.get_serializer(job).data
+        location = request.build_absolute_uri(reverse("api:generation-detail", args=[job.pk]))
+        return Response(body, status=status.HTTP_202_ACCEPTED, headers={"Location": location})
+
+    @extend_schema(
+        summary="Cancel a job",
+        description=(
+            "A queued job is cancelled at once (status `cancelled`). A running job is asked to stop between two "
+            "denoising steps: the answer shows `cancel_requested: true` and the status becomes `cancelled` "
+            "shortly after. A job that already finished (done/failed) answers 409; cancelling a cancelled "
+            "job again is harmless (200)."
+        ),
+        request=None,
+        responses={
+            200: JobSerializer,
+            404: NOT_FOUND,
+            409: OpenApiResponse(ErrorSerializer, description="The job already finished (done or failed)."),
+        },
+    )
+    @action(detail=True, methods=["post"])
+    def cancel(self, request, pk=None):
+        job = services.reconcile(self.get_object())
+        if job.status in (GenerationJob.Status.DONE, GenerationJob.Status.FAILED):
+            return Response({"detail": f"The job is already {job.status}; there is nothing to cancel."},
+                            status=status.HTTP_409_CONFLICT)
+        services.cancel(job)
+        return Response(self.get_serializer(self.get_queryset().get(pk=job.pk)).data)
+
+
+# --------------------------------------------------------------------------- images
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="List images",
+        description=(
+            "Your images by default; `?public=true` lists everyone's published images instead. Filters combine. "
+            "Each image's `url` is its PNG (with the A1111 `parameters` text chunk); fetch it with the same "
+            "Authorization header."
+        ),
+        parameters=[ImageFilterSerializer],
+        responses={200: ImageSerializer(many=True), 400: BAD_REQUEST, 404: PAGE_NOT_FOUND},
+    ),
+    retrieve=extend_schema(
+        summary="Get one image (yours, or anyone's published image)",
+        responses={200: ImageSerializer, 404: NOT_FOUND},
+    ),
+    partial_update=extend_schema(
+        summary="Publish or unpublish your image",
+        description="Only `is_public` can change; any other key is refused with 400. Owner only: another user "
+                    "gets 404 for a private image and 403 for a published one.",
+        request=ImagePatchSerializer,
+        responses={200: ImageSerializer, 400: BAD_REQUEST, 403: OpenApiResponse(ErrorSerializer, description=(
+            "Not your image (it is published, so you may see it, but not change it), or a session request "
+            "without CSRF token.")), 404: NOT_FOUND},
+    ),
+    destroy=extend_schema(
+        summary="Delete your image (and its file)",
+        description="Owner only: another user gets 404 for a private image and 403 for a published one.",
+        responses={204: None, 403: OpenApiResponse(ErrorSerializer, description=(
+            "Not your image (published, so visible, but only its owner may delete it), or a session request "
+            "without CSRF token.")), 404: NOT_FOUND},
+    ),
+)
+class ImageViewSet(
+    ApiViewMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.UpdateModelMixin,
+    mixins.DestroyModelMixin, viewsets.GenericViewSet,
+):
+    serializer_class = ImageSerializer
+    queryset = GeneratedImage.objects.none()
+    http_method_names = ["get", "patch", "delete", "head", "options"]
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):  # schema generation: no user
+            return self.queryset
+        user = self.request.user
+        images = GeneratedImage.objects.select_related("job", "job__model")
+        if self.action != "list":
+            # Detail actions see your images and published ones; owner-only actions check below (403).
+            return images.filter(Q(owner=user) | Q(is_public=True))
+        query = _validated_query(ImageFilterSerializer, self.request)
+        images = images.filter(is_public=True) if query["public"] else images.filter(owner=user)
+        if query.get("model"):
+            images = images.filter(job__model__name=query["model"])
+        if query.get("created_after"):
+            images = images.filter(created_at__date__gte=query["created_after"])
+        if query.get("created_before"):
+            images = images.filter(created_at__date__lte=query["created_before"])
+        if query.get("min_clip_score") is not None:
+            images = images.filter(clip_score__gte=query["min_clip_score"])
+        ordering = query["ordering"]
+        if ordering.endswith("clip_score"):
+            score = F("clip_score")
+            primary = score.desc(nulls_last=True) if ordering.startswith("-") else score.asc(nulls_last=True)
+            return images.order_by(primary, "-created_at", "index", "pk")
+        return images.order_by(ordering, "index", "pk")
+
+    def get_object(self):
+        image = get_object_or_404(self.get_queryset(), pk=self.kwargs["pk"])  # malformed id: 404 too
+        if self.request.method not in ("GET", "HEAD", "OPTIONS") and image.owner_id != self.request.user.pk:
+            raise PermissionDenied("Only the owner can change or delete this image.")
+        return image
+
+    def partial_update(self, request, *args, **kwargs):
+        image = self.get_object()
+        patch = ImagePatchSerializer(data=request.data)
+        patch.is_valid(raise_exception=True)
+        if "is_public" in patch.validated_data:
+            image.is_public = patch.validated_data["is_public"]
+            image.save(update_fields=["is_public"])
+        return Response(self.get_serializer(image).data)
+
+    def perform_destroy(self, image):
+        storage, name = image.file.storage, image.file.name
+        with transaction.atomic():
+            image.delete()
+            if name:
+                transaction.on_commit(lambda: storage.delete(name))
+
+
+# --------------------------------------------------------------------------- models
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="List the models you can generate with",
+        description="Active models; `is_default` marks the one used when a generation names no model.",
+        responses={200: AIModelSerializer(many=True), 404: PAGE_NOT_FOUND},
+    ),
+    retrieve=extend_schema(summary="Get one active model by name", responses={200: AIModelSerializer, 404: NOT_FOUND}),
+)
+class AIModelViewSet(ApiViewMixin, viewsets.ReadOnlyModelViewSet):
+    serializer_class = AIModelSerializer
+    queryset = AIModel.objects.filter(is_active=True).select_related("parent").order_by("name")
+    lookup_field = "name"
+
