@@ -1,0 +1,123 @@
+"""LoRA adapters (Hu et al., ICLR 2022) via peft, and their export in diffusers and kohya formats.
+
+UNet: the attention projections to_q/to_k/to_v/to_out.0 (as diffusers' train_dreambooth_lora.py).
+Text encoder: the CLIP attention projections q/k/v/out_proj.
+"""
+import os
+from pathlib import Path
+
+import torch
+
+UNET_TARGETS = ["to_q", "to_k", "to_v", "to_out.0"]
+TEXT_ENCODER_TARGETS = ["q_proj", "k_proj", "v_proj", "out_proj"]
+
+
+def lora_config(rank: int, alpha: float, targets: list[str]):
+    from peft import LoraConfig
+
+    return LoraConfig(r=rank, lora_alpha=alpha, init_lora_weights="gaussian", target_modules=targets)
+
+
+def add_lora(model: torch.nn.Module, rank: int, alpha: float, targets: list[str]) -> list[torch.nn.Parameter]:
+    """Freeze `model`, add a LoRA adapter (B = 0, so the model is unchanged), return the adapter params.
+
+    peft's inject_adapter_in_model directly (what diffusers' ModelMixin.add_adapter does) rather than
+    transformers' add_adapter, which needs a newer peft than the one installed.
+    """
+    from peft import inject_adapter_in_model
+
+    model.requires_grad_(False)
+    config = lora_config(rank, alpha, targets)
+    inject_adapter_in_model(config, model, adapter_name="default")
+    model.peft_config = {"default": config}  # what get_peft_model_state_dict looks up
+    return [p for p in model.parameters() if p.requires_grad]
+
+
+def peft_state_dict(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """The adapter tensors in diffusers naming ('….lora.down.weight' / '….lora.up.weight' ... as saved)."""
+    from diffusers.utils import convert_state_dict_to_diffusers
+    from peft.utils import get_peft_model_state_dict
+
+    return convert_state_dict_to_diffusers(get_peft_model_state_dict(model))
+
+
+def save_diffusers_lora(out: Path, unet, text_encoder, rank: int, alpha: float) -> Path:
+    """out/pytorch_lora_weights.safetensors via StableDiffusionPipeline.save_lora_weights (alpha in metadata)."""
+    from diffusers import StableDiffusionPipeline
+
+    te = text_encoder if _has_lora(text_encoder) else None
+    StableDiffusionPipeline.save_lora_weights(
+        out,
+        unet_lora_layers=peft_state_dict(unet),
+        text_encoder_lora_layers=_text_model_keys(peft_state_dict(te)) if te is not None else None,
+        unet_lora_adapter_metadata=lora_config(rank, alpha, UNET_TARGETS).to_dict(),
+        text_encoder_lora_adapter_metadata=(lora_config(rank, alpha, TEXT_ENCODER_TARGETS).to_dict()
+                                            if te is not None else None),
+    )
+    return out / "pytorch_lora_weights.safetensors"
+
+
+def _text_model_keys(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """CLIP keys as checkpoints spell them ('text_model.encoder…'); transformers 5 modules drop 'text_model.'."""
+    return {k if k.startswith("text_model.") else f"text_model.{k}": v for k, v in state.items()}
+
+
+def _has_lora(model) -> bool:
+    return model is not None and any("lora_A" in name for name, _ in model.named_parameters())
+
+
+def kohya_state_dict(unet, text_encoder, alpha: float) -> dict[str, torch.Tensor]:
+    """kohya-ss keys: lora_unet_<module>.lora_down/.lora_up.weight + .alpha; text encoder as lora_te_."""
+    from diffusers.utils.state_dict_utils import convert_state_dict_to_kohya
+    from peft.utils import get_peft_model_state_dict
+
+    prefixed = {f"unet.{k}": v for k, v in get_peft_model_state_dict(unet).items()}
+    if _has_lora(text_encoder):
+        te_state = _text_model_keys(get_peft_model_state_dict(text_encoder))
+        prefixed.update({f"text_encoder.{k}": v for k, v in te_state.items()})
+    kohya = convert_state_dict_to_kohya(prefixed)
+    out = {}
+    for key, value in kohya.items():
+        key = key.replace("lora_te1_", "lora_te_")  # SD 1.x/2.x have one text encoder: kohya says lora_te_
+        out[key] = torch.tensor(float(alpha)) if key.endswith(".alpha") else value.contiguous()
+    return out
+
+
+def save_kohya_lora(out: Path, unet, text_encoder, alpha: float, metadata: dict[str, str]) -> Path:
+    """out/lora_kohya.safetensors with ss_* metadata (what A1111/ComfyUI/kohya show and read)."""
+    from safetensors.torch import save_file
+
+    path = out / "lora_kohya.safetensors"
+    tmp = path.with_name(path.name + ".tmp")
+    save_file(kohya_state_dict(unet, text_encoder, alpha), str(tmp), metadata=metadata)
+    os.replace(tmp, path)
+    return path
+
+
+def kohya_metadata(cfg, base_version: str, steps: int, num_images: int) -> dict[str, str]:
+    """The ss_* keys kohya-ss sd-scripts write (values are strings, as safetensors metadata requires)."""
+    return {
+        "ss_network_module": "networks.lora",
+        "ss_network_dim": str(cfg.rank),
+        "ss_network_alpha": str(cfg.lora_alpha),
+        "ss_base_model_version": base_version,
+        "ss_v2": str(base_version.startswith("sd_v2")),
+        "ss_sd_model_name": Path(cfg.base_model).name,
+        "ss_output_name": cfg.output_name,
+        "ss_training_comment": cfg.training_comment or f"DreamBooth LoRA, instance prompt '{cfg.instance_prompt}'",
+        "ss_steps": str(steps),
+        "ss_max_train_steps": str(cfg.max_steps),
+        "ss_learning_rate": str(cfg.learning_rate),
+        "ss_unet_lr": str(cfg.learning_rate),
+        "ss_text_encoder_lr": str(cfg.te_lr if cfg.train_text_encoder else 0.0),
+        "ss_resolution": f"({cfg.resolution}, {cfg.resolution})",
+        "ss_seed": str(cfg.seed),
+        "ss_num_train_images": str(num_images),
+        "ss_batch_size_per_device": str(cfg.batch_size),
+        "ss_gradient_accumulation_steps": str(cfg.gradient_accumulation_steps),
+        "ss_lr_scheduler": cfg.lr_scheduler,
+        "ss_prior_loss_weight": str(cfg.prior_loss_weight if cfg.with_prior_preservation else 0.0),
+        "ss_min_snr_gamma": str(cfg.snr_gamma or 0),
+        "ss_noise_offset": str(cfg.noise_offset),
+        "ss_mixed_precision": cfg.mixed_precision,
+    }
