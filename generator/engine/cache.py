@@ -5,6 +5,7 @@ SimpleWorker runs every job in its own process, no fork) should load each model 
 across jobs. These caches are the one place such long-lived objects live. They are small LRUs
 (default one model) because a second SD model rarely fits beside the first in GPU memory.
 """
+import dataclasses
 import gc
 import threading
 from collections import OrderedDict
@@ -46,21 +47,34 @@ class PipelineCache:
         return (str(source), str(lora) if lora else None, float(lora_scale), device, dtype or default_dtype(device))
 
     def get(
-        self, source: str, *, lora: str | None = None, lora_scale: float = 1.0, device=None, dtype=None, **load_kwargs
+        self,
+        source: str,
+        *,
+        lora: str | None = None,
+        lora_scale: float = 1.0,
+        device=None,
+        dtype=None,
+        name: str | None = None,
+        **load_kwargs,
     ) -> LoadedModel:
-        """The cached model for these arguments, loading it (load_pipeline(**load_kwargs)) on a miss."""
+        """The cached model for these arguments, loading it (load_pipeline(**load_kwargs)) on a miss.
+
+        `name` (the registry name written into the infotext) is presentation only: two registry
+        entries with the same source share one loaded pipeline, each getting its own name back.
+        """
         key = self.key(source, lora, lora_scale, device, dtype)
         with self._lock:
             if key in self._models:
                 self._models.move_to_end(key)
-                return self._models[key]
+                cached = self._models[key]
+                return cached if name is None or name == cached.name else dataclasses.replace(cached, name=name)
             while len(self._models) >= self.capacity:
                 _, evicted = self._models.popitem(last=False)
                 evicted_device = evicted.device
                 del evicted
                 _free(evicted_device)
             model = self._loader(
-                key[0], lora=key[1], lora_scale=key[2], device=key[3], dtype=key[4], **load_kwargs
+                key[0], lora=key[1], lora_scale=key[2], device=key[3], dtype=key[4], name=name, **load_kwargs
             )
             self.loads += 1
             self._models[key] = model
