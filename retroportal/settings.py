@@ -169,6 +169,14 @@ RETROPORTAL_LIMITS = {
     "max_guidance": 30.0,
 }
 RETROPORTAL_MAX_QUEUED_JOBS_PER_USER = env_int("RETROPORTAL_MAX_QUEUED_JOBS_PER_USER", 5)
+# Dataset uploads (training app): caps on one upload or zip, and processes used to prepare a dataset
+# (0: one per CPU core).
+RETROPORTAL_DATASET_LIMITS = {
+    "max_files": env_int("RETROPORTAL_DATASET_MAX_FILES", 2000),
+    "max_total_bytes": env_int("RETROPORTAL_DATASET_MAX_BYTES", 2 * 1024**3),
+    "max_ratio": float(env_int("RETROPORTAL_DATASET_MAX_ZIP_RATIO", 100)),
+}
+RETROPORTAL_DATASET_WORKERS = env_int("RETROPORTAL_DATASET_WORKERS", 0)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
