@@ -1,0 +1,99 @@
+"""manage.py prepare_dataset SRC --name NAME: a dataset from a folder or zip, prepared in-process.
+
+A thin shell over training.services (ingest) and training.tasks (prepare), the same code the admin
+runs; bad input ends in a one-line CommandError, progress goes to stderr.
+"""
+import shutil
+import zipfile
+from pathlib import Path
+
+from django.core.exceptions import ValidationError
+from django.core.files import File
+from django.core.management.base import BaseCommand, CommandError
+from django.db import IntegrityError
+from tqdm import tqdm
+
+from training import services
+from training.dataprep import ConfigError, PrepConfig, summary
+from training.models import Dataset
+from training.tasks import run_preparation
+
+
+class Command(BaseCommand):
+    help = "Create a dataset from a folder or .zip of pictures and prepare it for DreamBooth training."
+
+    def add_arguments(self, parser):
+        parser.add_argument("src", help="Folder or .zip with the pictures (and optional same-name .txt captions).")
+        parser.add_argument("--name", required=True, help="Dataset name (slug; the folder under media/datasets/).")
+        parser.add_argument("--resolution", type=int, default=512, help="Training size in pixels (multiple of 64).")
+        parser.add_argument("--mode", choices=[m.value for m in Dataset.Mode], default="crop")
+        parser.add_argument("--min-size", type=int, default=256, help="Reject pictures whose short side is smaller.")
+        parser.add_argument("--instance-prompt", default="", help="Caption for pictures without a .txt file.")
+        parser.add_argument("--class-prompt", default="")
+        parser.add_argument("--workers", type=int, default=0, help="Processes for decoding (0: one per CPU core).")
+
+    def handle(self, *args, **options):
+        source = Path(options["src"])
+        self._check(source, options)
+        dataset = self._create(options)
+        try:
+            self._ingest(source, dataset)
+        except services.UploadRefused as exc:
+            dataset.delete()
+            shutil.rmtree(dataset.root, ignore_errors=True)
+            raise CommandError(str(exc)) from None
+        result = self._prepare(dataset, options["workers"])
+        dataset.refresh_from_db()
+        if result is None:
+            raise CommandError(f"dataset {dataset.name!r} failed: {dataset.error}")
+        self.stdout.write(f"dataset {dataset.name!r} ready: {summary(result.manifest)}")
+        self.stdout.write(f"prepared pictures in {dataset.prepared_dir}")
+        for record in result.manifest["records"]:
+            if record["status"] in ("rejected", "skipped", "duplicate"):
+                self.stdout.write(f"  {record['status']:<9} {record['source']}: {record.get('reason', '')}")
+
+    def _check(self, source: Path, options) -> None:
+        if not source.exists():
+            raise CommandError(f"{source} does not exist")
+        if not (source.is_dir() or zipfile.is_zipfile(source)):
+            raise CommandError(f"{source} is neither a folder nor a zip archive")
+        try:
+            PrepConfig(resolution=options["resolution"], mode=options["mode"], min_size=options["min_size"])
+        except ConfigError as exc:
+            raise CommandError(str(exc)) from None
+        if options["workers"] < 0:
+            raise CommandError(f"--workers {options['workers']}: expected 0 or more")
+
+    def _create(self, options) -> Dataset:
+        dataset = Dataset(
+            name=options["name"], instance_prompt=options["instance_prompt"], class_prompt=options["class_prompt"],
+            resolution=options["resolution"], mode=options["mode"], min_size=options["min_size"],
+        )
+        try:
+            dataset.full_clean(exclude=["instance_prompt"])
+        except ValidationError as exc:
+            raise CommandError("; ".join(f"{k}: {' '.join(v)}" for k, v in exc.message_dict.items())) from None
+        if dataset.root.exists():
+            raise CommandError(f"{dataset.root} already exists; choose another --name")
+        try:
+            dataset.save()
+        except IntegrityError:
+            raise CommandError(f"a dataset named {dataset.name!r} already exists") from None
+        return dataset
+
+    def _ingest(self, source: Path, dataset: Dataset) -> None:
+        if source.is_dir():
+            services.copy_folder(source, dataset)
+            return
+        with open(source, "rb") as archive:
+            services.add_uploads(dataset, [File(archive, name=source.name)])
+
+    def _prepare(self, dataset: Dataset, workers: int):
+        with tqdm(desc=f"preparing {dataset.name}", unit="img", file=self.stderr._out, dynamic_ncols=True) as bar:
+            def progress(done, total):
+                bar.total = total
+                bar.n = done
+                bar.refresh()
+
+            return run_preparation(dataset, workers=workers or None, on_progress=progress)
+
