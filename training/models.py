@@ -11,7 +11,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
-from training.dataprep import CONTACT_SHEET_NAME, MANIFEST_NAME, PrepConfig
+from training.dataprep import CONTACT_SHEET_NAME, IMAGES_DIR, MANIFEST_NAME, PrepConfig
 
 
 def validate_resolution(value: int) -> None:
@@ -80,6 +80,11 @@ class Dataset(models.Model):
     @property
     def prepared_dir(self) -> Path:
         return self.root / "prepared"
+
+    @property
+    def images_dir(self) -> Path:
+        """What training reads: NNNN.png pictures with NNNN.txt captions (manifest.json is one level up)."""
+        return self.prepared_dir / IMAGES_DIR
 
     @property
     def contact_sheet_path(self) -> Path:
