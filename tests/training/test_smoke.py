@@ -1,0 +1,74 @@
+"""2-step runs of every method: the files written and the keys inside them."""
+import pytest
+import torch
+from safetensors import safe_open
+
+from training.dreambooth import train
+
+from .conftest import load_safetensors
+
+CASES = [(method, te, reg) for method in ("full", "lora") for te in (False, True) for reg in (False, True)]
+
+
+@pytest.mark.parametrize("method,train_te,regularized", CASES,
+                         ids=[f"{m}{'-te' if t else ''}{'-prior-l2sp' if r else ''}" for m, t, r in CASES])
+def test_two_step_run(make_cfg, class_dir, tiny_sd1, method, train_te, regularized):
+    extra = dict(with_prior_preservation=True, class_prompt="a girl", class_data_dir=class_dir,
+                 l2sp_weight=1.0) if regularized else {}
+    cfg = make_cfg(method=method, train_text_encoder=train_te, **extra)
+    result = train(cfg)
+    out = result.out
+    assert result.step == 2 and not result.cancelled
+    for name in ("config.toml", "metrics.csv", "loss.png", "README.md", "validation/step-000002.png"):
+        assert (out / name).exists(), name
+    rows = (out / "metrics.csv").read_text().splitlines()
+    assert rows[0] == "step,loss,diffusion_loss,prior_loss,l2sp,l2,lr,seconds" and len(rows) == 3
+    last = dict(zip(rows[0].split(","), rows[-1].split(",")))
+    assert (float(last["prior_loss"]) > 0) == regularized
+    assert (float(last["l2sp"]) > 0) == regularized
+    assert "## Hyperparameters" in (out / "README.md").read_text()
+    if method == "lora":
+        _check_lora_files(out, train_te, cfg)
+    else:
+        _check_full_pipeline(out, tiny_sd1, train_te)
+
+
+def _check_lora_files(out, train_te, cfg):
+    peft = load_safetensors(out / "pytorch_lora_weights.safetensors")
+    assert peft and all(k.startswith(("unet.", "text_encoder.")) for k in peft)
+    assert any("lora_A" in k or "lora.down" in k for k in peft)
+    assert any(k.startswith("text_encoder.") for k in peft) == train_te
+    kohya = load_safetensors(out / "lora_kohya.safetensors")
+    assert all(k.startswith(("lora_unet_", "lora_te_")) for k in kohya)
+    assert any(k.startswith("lora_te_text_model_encoder_layers_") for k in kohya) == train_te
+    downs = [k for k in kohya if k.endswith(".lora_down.weight")]
+    assert downs and all(k.replace(".lora_down.weight", ".lora_up.weight") in kohya for k in downs)
+    assert all(float(kohya[k.replace(".lora_down.weight", ".alpha")]) == cfg.lora_alpha for k in downs)
+    with safe_open(str(out / "lora_kohya.safetensors"), "pt") as f:
+        meta = f.metadata()
+    assert meta["ss_network_dim"] == str(cfg.rank) and meta["ss_network_alpha"] == str(cfg.lora_alpha)
+    assert meta["ss_base_model_version"] == "sd_v1" and meta["ss_output_name"] == cfg.output_name
+
+
+def _check_full_pipeline(out, base, train_te):
+    from diffusers import UNet2DConditionModel
+    from transformers import CLIPTextModel
+
+    tuned, orig = (UNet2DConditionModel.from_pretrained(p, subfolder="unet") for p in (out, base))
+    assert any(not torch.equal(a, b) for a, b in zip(tuned.state_dict().values(), orig.state_dict().values()))
+    te_tuned, te_orig = (CLIPTextModel.from_pretrained(p, subfolder="text_encoder") for p in (out, base))
+    te_changed = any(not torch.equal(a, b) for a, b in zip(te_tuned.state_dict().values(),
+                                                           te_orig.state_dict().values()))
+    assert te_changed == train_te
+
+
+def test_v_prediction_min_snr_noise_offset_ema(tiny_models, make_cfg):
+    """SD 2.x-style v-prediction target, min-SNR-γ weights, offset noise, EMA, accumulation, cosine LR."""
+    cfg = make_cfg(base_model=tiny_models["sd2"], method="lora", snr_gamma=5.0, noise_offset=0.1, use_ema=True,
+                   gradient_accumulation_steps=2, lr_scheduler="cosine", lr_warmup_steps=1, batch_size=2)
+    result = train(cfg)
+    assert "prediction type v_prediction" in (result.out / "README.md").read_text()
+    with safe_open(str(result.out / "lora_kohya.safetensors"), "pt") as f:
+        assert f.metadata()["ss_base_model_version"] == "sd_v2"
+    lrs = [float(r.split(",")[6]) for r in (result.out / "metrics.csv").read_text().splitlines()[1:]]
+    assert lrs[0] < lrs[1]  # warmup

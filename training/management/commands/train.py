@@ -1,0 +1,96 @@
+"""manage.py train: DreamBooth fine-tuning from the command line (a thin shell over training.dreambooth).
+
+Every TrainConfig setting is a flag (`batch_size` -> `--batch-size`; booleans also take `--no-...`);
+`--config run.toml` supplies the same keys with underscores and flags override it. `--base-model` and
+`--dataset` take a path, or the name of a registered model / prepared dataset.
+`accelerate launch --num_processes 2 --cpu manage.py train ...` trains data-parallel.
+SIGINT/SIGTERM save a checkpoint and stop; rerun with --resume to continue.
+"""
+import argparse
+import dataclasses
+import signal
+import typing
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError
+
+from training.dreambooth import ConfigError, DatasetError, TrainingError, load_config, train
+from training.dreambooth.config import TrainConfig
+
+
+def _resolve_model(value: str) -> str:
+    """A path as given, else the local folder of the registered model of that name."""
+    if value is None or Path(value).exists():
+        return value
+    from generator.models import AIModel
+
+    model = AIModel.objects.filter(name=value).first()
+    if model is None:
+        raise CommandError(f"--base-model {value}: no such folder and no registered model of that name")
+    return model.source
+
+
+def _resolve_dataset(value: str) -> str:
+    """A path as given, else the prepared folder of the dataset of that name."""
+    if value is None or Path(value).exists():
+        return value
+    from training.models import Dataset
+
+    dataset = Dataset.objects.filter(name=value).first()
+    if dataset is None:
+        raise CommandError(f"--dataset {value}: no such folder and no dataset of that name")
+    return str(dataset.prepared_dir)
+
+
+class Command(BaseCommand):
+    help = "Fine-tune Stable Diffusion with DreamBooth (full or LoRA) on a prepared dataset folder."
+    requires_system_checks = []  # paths only: no database needed
+
+    def add_arguments(self, parser):
+        parser.add_argument("--config", help="TOML file with the same settings (keys with underscores)")
+        hints = typing.get_type_hints(TrainConfig)
+        for f in dataclasses.fields(TrainConfig):
+            flag = "--" + f.name.replace("_", "-")
+            if hints[f.name] is bool:
+                parser.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=None)
+            elif typing.get_origin(hints[f.name]) is list:
+                parser.add_argument(flag, dest=f.name, action="append", metavar="TEXT",
+                                    help="repeat for several")
+            else:
+                parser.add_argument(flag, dest=f.name, default=None, metavar=f.name.upper())
+
+    def handle(self, *args, **options):
+        overrides = {f.name: options.get(f.name) for f in dataclasses.fields(TrainConfig)}
+        overrides["base_model"] = _resolve_model(overrides["base_model"])
+        overrides["dataset"] = _resolve_dataset(overrides["dataset"])
+        try:
+            cfg = load_config(options.get("config"), overrides)
+        except ConfigError as exc:
+            raise CommandError(str(exc)) from None
+        stop = {"requested": False}
+
+        def request_stop(signum, frame):
+            stop["requested"] = True
+            self.stderr.write("stopping: saving a checkpoint after this step (rerun with --resume)")
+
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, request_stop)
+        result = self._train(cfg, lambda: stop["requested"])
+        what = "stopped at" if result.cancelled else "finished"
+        self.stdout.write(f"{what} step {result.step}/{cfg.max_steps}: {cfg.out}")
+
+    def _train(self, cfg, should_cancel):
+        from tqdm import tqdm
+
+        bar = tqdm(total=cfg.max_steps, desc="train", unit="step", dynamic_ncols=True, file=self.stderr._out)
+
+        def on_progress(step, total, logs):
+            bar.n = step
+            bar.set_postfix(loss=f"{logs['loss']:.4f}", lr=f"{logs['lr']:.2e}")
+
+        try:
+            return train(cfg, on_progress=on_progress, should_cancel=should_cancel)
+        except (ConfigError, DatasetError, TrainingError) as exc:
+            raise CommandError(str(exc)) from None
+        finally:
+            bar.close()
