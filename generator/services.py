@@ -11,6 +11,7 @@ from django.db.models import F
 from django.utils import timezone
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
+from rq.worker import Worker
 
 from generator.engine.params import GenerationParams, Limits, ParamError
 from generator.models import AIModel, GenerationJob, PromptHistory
@@ -95,6 +96,7 @@ def enqueue(job: GenerationJob) -> None:
     queue = django_rq.get_queue(QUEUE_NAME)
     rq_job = queue.enqueue(TASK_PATH, str(job.pk), job_id=f"gen-{job.pk}")
     GenerationJob.objects.filter(pk=job.pk).update(rq_job_id=rq_job.id)
+    job.rq_job_id = rq_job.id  # callers holding this instance (cancel right after submit) see it too
 
 
 def cancel(job: GenerationJob) -> bool:
@@ -152,12 +154,34 @@ def reconcile(job: GenerationJob) -> GenerationJob:
         reason = "The job was lost from the queue (Redis restarted or was flushed); please submit it again."
     elif rq_status in (JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED) and job.status != "cancelled":
         reason = _failure_reason(rq_job)
+    elif job.status == GenerationJob.Status.RUNNING and not _worker_alive(job):
+        reason = "The worker running this job stopped unexpectedly (killed or crashed); please submit it again."
     if reason:
         GenerationJob.objects.filter(pk=job.pk, status__in=["queued", "running"]).update(
             status=GenerationJob.Status.FAILED, error=reason, finished_at=timezone.now()
         )
         job.refresh_from_db()
     return job
+
+
+def alive_key(job_id) -> str:
+    """Redis key the worker refreshes (TTL RETROPORTAL_JOB_HEARTBEAT_TTL) while it runs the job (generator.tasks)."""
+    return f"retroportal:job-alive:{job_id}"
+
+
+def _worker_alive(job: GenerationJob) -> bool:
+    """False once the worker that took a running job is gone.
+
+    RQ notices a dead SimpleWorker only when the job's TTL (its timeout + 60 s) runs out, so we look at
+    the job's own heartbeat key (the task sets it before marking the job running, and a thread refreshes
+    it) and at the worker's registration in Redis.
+    """
+    conn = django_rq.get_connection(QUEUE_NAME)
+    if not conn.exists(alive_key(job.pk)):
+        return False
+    if job.worker_name and job.worker_name != "inline":
+        return bool(conn.exists(Worker.redis_worker_namespace_prefix + job.worker_name))
+    return True
 
 
 def _failure_reason(rq_job: Job) -> str:

@@ -177,6 +177,9 @@ RETROPORTAL_DATASET_LIMITS = {
     "max_ratio": float(env_int("RETROPORTAL_DATASET_MAX_ZIP_RATIO", 100)),
 }
 RETROPORTAL_DATASET_WORKERS = env_int("RETROPORTAL_DATASET_WORKERS", 0)
+# A running job's worker refreshes a Redis key this often (TTL, seconds); when the key expires the
+# worker is gone (killed, crashed) and services.reconcile marks the job failed.
+RETROPORTAL_JOB_HEARTBEAT_TTL = env_int("RETROPORTAL_JOB_HEARTBEAT_TTL", 30)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
