@@ -62,3 +62,38 @@ class ValidationErrorExtension(OpenApiSerializerExtension):
             "additionalProperties": {"type": "array", "items": {"type": "string"}},
             "example": {"steps": ["500 is out of range; use 1 to 100"]},
         }
+
+
+class GenerationCreateExtension(OpenApiSerializerExtension):
+    """The generation request with the site's limits as schema bounds (read from settings per schema build).
+
+    One limit cannot be written in JSON Schema: with a fixed seed, seed + num_images - 1 must stay
+    below 2**32. The server enforces it (400 on `seed`).
+    """
+
+    target_class = "generator.api.serializers.GenerationCreateSerializer"
+
+    def map_serializer(self, auto_schema, direction):
+        from generator.services import site_limits
+
+        schema = auto_schema._map_basic_serializer(self.target, direction)
+        limits = site_limits()
+        props = schema["properties"]
+        props["prompt"].update(minLength=1, pattern=r"\S")
+        props["seed"].update(minimum=-1, maximum=2**32 - 1)
+        props["steps"].update(minimum=1, maximum=limits.max_steps)
+        props["guidance_scale"].update(minimum=0, maximum=limits.max_guidance)
+        props["width"].update(minimum=limits.min_side, maximum=limits.max_width, multipleOf=8)
+        props["height"].update(minimum=limits.min_side, maximum=limits.max_height, multipleOf=8)
+        props["num_images"].update(minimum=1, maximum=limits.max_images)
+        schema["additionalProperties"] = False
+        return schema
+
+
+class ImagePatchExtension(OpenApiSerializerExtension):
+    target_class = "generator.api.serializers.ImagePatchSerializer"
+
+    def map_serializer(self, auto_schema, direction):
+        schema = auto_schema._map_basic_serializer(self.target, direction)
+        schema["additionalProperties"] = False
+        return schema

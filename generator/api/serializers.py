@@ -21,41 +21,127 @@ PROMPT_MAX_LENGTH = 4000  # far above any model's token window; stops megabyte p
 
 
 class FiniteFloatField(serializers.FloatField):
-    """A float that is a real number (no NaN or infinity, which compare false with every limit)."""
+    """A real number (no NaN or infinity, which compare false with every limit).
 
-    default_error_messages = {"not_finite": "Must be a finite number."}
+    In a JSON body only JSON numbers are accepted (not "7.5" or true); `accept_strings=True` is for
+    query parameters, which are always text.
+    """
+
+    default_error_messages = {"invalid": "A number is required.", "not_finite": "Must be a finite number."}
+
+    def __init__(self, *, accept_strings=False, **kwargs):
+        self.accept_strings = accept_strings
+        super().__init__(**kwargs)
 
     def to_internal_value(self, data):
+        allowed = (int, float, str) if self.accept_strings else (int, float)
+        if isinstance(data, bool) or not isinstance(data, allowed):
+            self.fail("invalid")
         value = super().to_internal_value(data)
         if not math.isfinite(value):
             self.fail("not_finite")
         return value
 
 
+class StrictIntegerField(serializers.IntegerField):
+    """A JSON integer: not a string, float or boolean (DRF would quietly turn "20", 20.0 and true into ints)."""
+
+    default_error_messages = {"invalid": "A whole number is required."}
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or not isinstance(data, int):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class StrictCharField(serializers.CharField):
+    """A JSON string: not a number (DRF would quietly turn 123 into "123")."""
+
+    default_error_messages = {"invalid": "A string is required."}
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class StrictBooleanField(serializers.BooleanField):
+    """A JSON true/false: not 0/1 or "yes" (DRF's BooleanField accepts those)."""
+
+    default_error_messages = {"invalid": "Must be true or false."}
+
+    def to_internal_value(self, data):
+        if not isinstance(data, bool):
+            self.fail("invalid")
+        return data
+
+
+class QueryBooleanField(serializers.BooleanField):
+    """A query-string boolean: exactly `true` or `false` (as OpenAPI clients write them)."""
+
+    default_error_messages = {"invalid": "Must be true or false."}
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool):  # DRF's stand-in for an absent parameter
+            return data
+        if data in ("true", "false"):
+            return data == "true"
+        self.fail("invalid")
+
+
+class RejectUnknownFieldsMixin:
+    """Refuse keys the serializer does not know (a typo like "negative-prompt" must not be silently dropped)."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, dict):
+            unknown = sorted(str(key) for key in data if key not in self.fields)
+            if unknown:
+                valid = ", ".join(self.fields)
+                raise serializers.ValidationError({key: [f"Unknown field; valid fields: {valid}."] for key in unknown})
+        return super().to_internal_value(data)
+
+
+class NoBlankQueryMixin:
+    """Query parameters given with an empty value (?ordering=) are refused, not read as absent."""
+
+    def to_internal_value(self, data):
+        blank = [name for name in self.fields if name in data and data.get(name) == ""]
+        if blank:
+            raise serializers.ValidationError({name: ["May not be empty; leave the parameter out instead."]
+                                               for name in blank})
+        return super().to_internal_value(data)
+
+
 # --------------------------------------------------------------------------- generations
 
 
-class GenerationCreateSerializer(serializers.Serializer):
-    """What a client may send to start a generation. Every field but `prompt` has the website's default."""
+class GenerationCreateSerializer(RejectUnknownFieldsMixin, serializers.Serializer):
+    """What a client may send to start a generation. Every field but `prompt` has the website's default.
 
-    prompt = serializers.CharField(max_length=PROMPT_MAX_LENGTH, trim_whitespace=False,
+    The bounds are this site's limits. With a fixed seed, seed + num_images - 1 must also stay below 2**32.
+    """
+
+    # The bounds reach the schema through generator.api.schema.GenerationCreateExtension (from settings);
+    # submit_generation enforces them, with the website's messages.
+
+    prompt = StrictCharField(max_length=PROMPT_MAX_LENGTH, trim_whitespace=False,
                                    help_text="What to draw, e.g. 'retro anime style, a girl with a hat'.")
-    negative_prompt = serializers.CharField(max_length=PROMPT_MAX_LENGTH, required=False, allow_blank=True,
+    negative_prompt = StrictCharField(max_length=PROMPT_MAX_LENGTH, required=False, allow_blank=True,
                                             trim_whitespace=False, default=_DEFAULTS.negative_prompt)
-    seed = serializers.IntegerField(required=False, default=_DEFAULTS.seed,
+    seed = StrictIntegerField(required=False, default=_DEFAULTS.seed,
                                     help_text="-1 for a random seed, else 0 to 4294967295; image i uses seed + i.")
-    steps = serializers.IntegerField(required=False, default=_DEFAULTS.steps,
+    steps = StrictIntegerField(required=False, default=_DEFAULTS.steps,
                                      help_text="Denoising steps (1 to the site's maximum, 100 by default).")
     guidance_scale = FiniteFloatField(required=False, default=_DEFAULTS.guidance_scale,
                                       help_text="Classifier-free guidance (CFG) scale, 0 to 30.")
-    width = serializers.IntegerField(required=False, default=_DEFAULTS.width,
+    width = StrictIntegerField(required=False, default=_DEFAULTS.width,
                                      help_text="Multiple of 8, 64 to the site's maximum (1024 by default).")
-    height = serializers.IntegerField(required=False, default=_DEFAULTS.height,
+    height = StrictIntegerField(required=False, default=_DEFAULTS.height,
                                       help_text="Multiple of 8, 64 to the site's maximum (1024 by default).")
-    num_images = serializers.IntegerField(required=False, default=_DEFAULTS.num_images,
+    num_images = StrictIntegerField(required=False, default=_DEFAULTS.num_images,
                                           help_text="Images in this job (1 to the site's maximum, 4 by default).")
     scheduler = serializers.ChoiceField(choices=SCHEDULER_NAMES, required=False, default=_DEFAULTS.scheduler)
-    model = serializers.CharField(max_length=100, required=False, allow_blank=True, allow_null=True, default=None,
+    model = StrictCharField(max_length=100, required=False, allow_blank=True, allow_null=True, default=None,
                                   help_text="Model name from GET /api/models/; the default model when left out.")
 
     def to_params(self) -> tuple[GenerationParams, str | None]:
@@ -167,50 +253,35 @@ class ImageSerializer(serializers.ModelSerializer):
         return bool(request is not None and request.user.is_authenticated and image.owner_id == request.user.pk)
 
 
-class ImagePatchSerializer(serializers.Serializer):
+class ImagePatchSerializer(RejectUnknownFieldsMixin, serializers.Serializer):
     """PATCH body: only `is_public` may change; any other key is refused (not silently ignored).
 
     An empty body changes nothing (and answers the image), as PATCH semantics allow.
     """
 
-    is_public = serializers.BooleanField(required=False, help_text="Publish the image to everyone's ?public=true listing, or unpublish it.")
-
-    def to_internal_value(self, data):
-        if isinstance(data, dict):
-            extra = sorted(str(k) for k in data if k != "is_public")
-            if extra:
-                raise serializers.ValidationError(
-                    {key: ["This field cannot be changed; only is_public can be set with PATCH."] for key in extra}
-                )
-        return super().to_internal_value(data)
+    is_public = StrictBooleanField(required=False, help_text="Publish the image to everyone's ?public=true listing, or unpublish it.")
 
 
-class ImageFilterSerializer(serializers.Serializer):
+class ImageFilterSerializer(NoBlankQueryMixin, serializers.Serializer):
     """Query parameters of GET /api/images/."""
 
     ORDERINGS = ("created_at", "-created_at", "clip_score", "-clip_score")
 
-    public = serializers.BooleanField(
+    public = QueryBooleanField(
         required=False, default=False,
         help_text="true: everyone's published images (the public gallery); false (default): your own images.",
     )
     model = serializers.CharField(required=False, max_length=100, help_text="Only images made with this model (name).")
     created_after = serializers.DateField(required=False, help_text="Only images created on or after this date (YYYY-MM-DD, UTC).")
     created_before = serializers.DateField(required=False, help_text="Only images created on or before this date (YYYY-MM-DD, UTC).")
-    min_clip_score = FiniteFloatField(required=False, help_text="Only images whose CLIP score is at least this.")
+    min_clip_score = FiniteFloatField(required=False, accept_strings=True, help_text="Only images whose CLIP score is at least this.")
     ordering = serializers.ChoiceField(
         choices=ORDERINGS, required=False, default="-created_at",
         help_text="Sort order; images without a CLIP score come last for either clip_score order.",
     )
 
-    def validate(self, attrs):
-        after, before = attrs.get("created_after"), attrs.get("created_before")
-        if after and before and after > before:
-            raise serializers.ValidationError({"created_before": ["Must not be earlier than created_after."]})
-        return attrs
 
-
-class JobFilterSerializer(serializers.Serializer):
+class JobFilterSerializer(NoBlankQueryMixin, serializers.Serializer):
     """Query parameters of GET /api/generations/."""
 
     status = serializers.ChoiceField(choices=GenerationJob.Status.choices, required=False,

@@ -10,7 +10,9 @@ both enforce the same limits with the same messages.
 """
 from django.db import transaction
 from django.db.models import F, Q
+from django.http import JsonResponse
 from django.urls import reverse
+from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
@@ -21,6 +23,7 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
 from generator import services
+from generator.api.pagination import PageNumberPagination
 from generator.api import schema as api_schema  # noqa: F401  (registers the OpenAPI extensions)
 from generator.api.schema import ApiAutoSchema
 from generator.api.serializers import (
@@ -47,6 +50,7 @@ class ApiViewMixin:
 
     renderer_classes = [JSONRenderer]
     parser_classes = [JSONParser]
+    pagination_class = PageNumberPagination
     schema = ApiAutoSchema()
 
 
@@ -263,7 +267,7 @@ class ImageViewSet(
     list=extend_schema(
         summary="List the models you can generate with",
         description="Active models; `is_default` marks the one used when a generation names no model.",
-        responses={200: AIModelSerializer(many=True), 404: PAGE_NOT_FOUND},
+        responses={200: AIModelSerializer(many=True), 400: BAD_REQUEST, 404: PAGE_NOT_FOUND},
     ),
     retrieve=extend_schema(summary="Get one active model by name", responses={200: AIModelSerializer, 404: NOT_FOUND}),
 )
@@ -271,4 +275,11 @@ class AIModelViewSet(ApiViewMixin, viewsets.ReadOnlyModelViewSet):
     serializer_class = AIModelSerializer
     queryset = AIModel.objects.filter(is_active=True).select_related("parent").order_by("name")
     lookup_field = "name"
+    lookup_value_regex = r"[-a-zA-Z0-9_]+"  # model names are slugs; anything else is the JSON 404 below
 
+
+
+@csrf_exempt  # answers 404 to any method; nothing to protect
+def api_not_found(request, *args, **kwargs):
+    """Any other URL under /api/: a JSON 404 like the API's own, not the website's HTML page."""
+    return JsonResponse({"detail": "Not found."}, status=404)

@@ -93,11 +93,12 @@ def test_published_image_is_readable_by_others_but_only_owner_changes_it(alice_a
     assert bob_api.get(f"/api/generations/{alice_image.job_id}/").status_code == 404
 
 
-def test_malformed_ids_are_404_not_500(alice_api):
-    for path in ("/api/generations/not-a-uuid/", "/api/images/not-a-uuid/", "/api/models/no-such-model/"):
+def test_malformed_ids_and_unknown_api_urls_are_json_404(alice_api):
+    for path in ("/api/generations/not-a-uuid/", "/api/images/not-a-uuid/", "/api/models/no-such-model/",
+                 "/api/models/a%00b/", "/api/images/a.b/", "/api/nothing-here/", "/api/generations/x/y/z/"):
         response = alice_api.get(path)
         assert response.status_code == 404, path
-        assert "detail" in response.json()
+        assert response["Content-Type"] == "application/json" and "detail" in response.json(), path
     assert alice_api.post("/api/generations/zzz/cancel/").status_code == 404
     assert alice_api.patch("/api/images/zzz/", {"is_public": True}, format="json").status_code == 404
 
@@ -140,6 +141,13 @@ def test_submit_generation_is_202_with_the_job(alice, alice_api, registered_mode
     ({"prompt": "a", "model": "no-such-model"}, "model"),
     ({"prompt": "a\x00b"}, "prompt"),
     ({"prompt": ["a"]}, "prompt"),
+    ({"prompt": 123}, "prompt"),  # JSON types are strict: no silent 123 -> "123"
+    ({"prompt": "a", "steps": "20"}, "steps"),
+    ({"prompt": "a", "steps": 20.0}, "steps"),
+    ({"prompt": "a", "seed": True}, "seed"),
+    ({"prompt": "a", "guidance_scale": "7.5"}, "guidance_scale"),
+    ({"prompt": "a", "model": 5}, "model"),
+    ({"prompt": "a", "negative-prompt": "blurry"}, "negative-prompt"),  # unknown keys are refused, not dropped
 ])
 def test_bad_generation_input_is_400_naming_the_field(alice_api, registered_model, body, field):
     response = alice_api.post("/api/generations/", body, format="json")
@@ -293,7 +301,11 @@ def test_image_list_filters_and_ordering(alice, alice_api, bob, bob_api, registe
     ("?ordering=prompt", "ordering"),
     ("?public=maybe", "public"),
     ("?model=%00", "model"),
-    ("?created_after=2025-02-01&created_before=2025-01-01", "created_before"),
+    ("?ordering=", "ordering"),
+    ("?created_before=", "created_before"),
+    ("?page=0", "page"),
+    ("?page=", "page"),
+    ("?page=last", "page"),
 ])
 def test_bad_image_filters_are_400(alice_api, query, field):
     response = alice_api.get("/api/images/" + query)
@@ -301,13 +313,19 @@ def test_bad_image_filters_are_400(alice_api, query, field):
     assert list(response.json()) == [field]
 
 
+def test_empty_date_range_is_an_empty_list_not_an_error(alice_api, alice_image):
+    response = alice_api.get("/api/images/?created_after=2025-02-01&created_before=2025-01-01")
+    assert response.status_code == 200 and response.json()["count"] == 0
+
+
 def test_patch_only_is_public(alice_api, alice_image):
     response = alice_api.patch(f"/api/images/{alice_image.pk}/", {"is_public": True}, format="json")
     assert response.status_code == 200 and response.json()["is_public"] is True
     response = alice_api.patch(f"/api/images/{alice_image.pk}/", {"seed": 1, "is_public": False}, format="json")
     assert response.status_code == 400 and list(response.json()) == ["seed"]
-    response = alice_api.patch(f"/api/images/{alice_image.pk}/", {"is_public": "perhaps"}, format="json")
-    assert response.status_code == 400 and list(response.json()) == ["is_public"]
+    for value in ("perhaps", 0, 1, "true", None):
+        response = alice_api.patch(f"/api/images/{alice_image.pk}/", {"is_public": value}, format="json")
+        assert response.status_code == 400 and list(response.json()) == ["is_public"], value
     assert alice_api.patch(f"/api/images/{alice_image.pk}/", {}, format="json").status_code == 200
     alice_image.refresh_from_db()
     assert alice_image.is_public is True and alice_image.seed == 7
