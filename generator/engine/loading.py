@@ -13,7 +13,12 @@ Sources, in the order they are recognised:
   * `.ckpt .bin .pt .pth` files are Python pickles, which can run arbitrary code when loaded: they
     are refused unless `allow_pickle=True` (folders likewise load only `.safetensors` weights);
   * `org/repo`: a Hugging Face hub id, loaded from the local cache (downloaded first when online).
+
+torch/diffusers are imported only once a load really starts, so the cheap refusals above (missing
+path, pickle, not a pipeline) answer the CLI in a fraction of a second.
 """
+from __future__ import annotations
+
 import contextlib
 import hashlib
 import json
@@ -21,10 +26,6 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-
-import torch
-
-from .devices import default_dtype, pick_device
 
 PICKLE_SUFFIXES = (".ckpt", ".bin", ".pt", ".pth")
 ARCHITECTURES = ("sd1", "sd2", "sd2-v", "sdxl")
@@ -159,7 +160,8 @@ def _pipeline_kwargs(cls) -> dict:
     return {}
 
 
-def _load_folder(source: str, folder: Path, dtype, allow_pickle: bool):
+def _read_model_index(source: str, folder: Path) -> dict:
+    """The folder's model_index.json, checked to describe a Stable Diffusion text-to-image pipeline."""
     index_path = folder / "model_index.json"
     if not index_path.is_file():
         raise ModelLoadError(
@@ -177,7 +179,11 @@ def _load_folder(source: str, folder: Path, dtype, allow_pickle: bool):
             f"{source} is a {model_index.get('_class_name', 'diffusers')} folder, not a Stable Diffusion "
             "text-to-image pipeline (needs unet and text_encoder)",
         )
-    cls = _pipeline_class(model_index)
+    return model_index
+
+
+def _load_folder(source: str, folder: Path, dtype, allow_pickle: bool):
+    cls = _pipeline_class(_read_model_index(source, folder))
     try:
         pipe = cls.from_pretrained(
             str(folder), dtype=dtype, use_safetensors=not allow_pickle, **_pipeline_kwargs(cls)
@@ -256,6 +262,36 @@ def _apply_lora(pipe, source: str, lora: str, scale: float, allow_pickle: bool) 
     return short_hash([path]) if path.is_file() else ""
 
 
+def check_source(source: str, allow_pickle: bool = False) -> str:
+    """'folder', 'file' or 'hub': how `source` would load, or ModelLoadError if it cannot.
+
+    Cheap (a few stat calls and model_index.json, no torch import): forms and the CLI call it to
+    refuse a missing path, a pickle or a non-pipeline folder before paying for a load.
+    """
+    path = Path(source).expanduser()
+    if path.is_dir():
+        _read_model_index(source, path)
+        return "folder"
+    if path.is_file():
+        suffix = path.suffix.lower()
+        if suffix in PICKLE_SUFFIXES and not allow_pickle:
+            raise ModelLoadError(
+                source,
+                f"{source} is a pickle checkpoint ({suffix}), which can run arbitrary code when loaded; "
+                "convert it to .safetensors, or allow pickles explicitly (--allow-pickle / RETROPORTAL_ALLOW_PICKLE=1)",
+            )
+        if suffix not in PICKLE_SUFFIXES + (".safetensors",):
+            raise ModelLoadError(source, f"{source} is not a model file; use a .safetensors checkpoint or a diffusers folder")
+        return "file"
+    if _HUB_ID.match(source) and not source.startswith((".", "/", "~")):
+        return "hub"
+    raise ModelLoadError(
+        source,
+        f"model {source} not found: no such file or folder, and not a hub id (org/repo); "
+        "check the path or register the model with manage.py add_model",
+    )
+
+
 def load_pipeline(
     source: str,
     *,
@@ -274,37 +310,25 @@ def load_pipeline(
     HF_HUB_OFFLINE. `name` is what the infotext calls the model (default: derived from the source).
     Raises ModelLoadError for anything the user can fix.
     """
+    source = str(source)
+    kind = check_source(source, allow_pickle)
+    from .devices import default_dtype, pick_device
+
     device = device or pick_device()
     dtype = dtype or default_dtype(device)
     if local_files_only is None:
         local_files_only = _offline_default()
-    source = str(source)
     path = Path(source).expanduser()
     with quiet_progress():
-        if path.is_dir():
+        if kind == "folder":
             pipe, model_hash = _load_folder(source, path, dtype, allow_pickle)
             default_name = path.resolve().name
-        elif path.is_file():
-            suffix = path.suffix.lower()
-            if suffix in PICKLE_SUFFIXES and not allow_pickle:
-                raise ModelLoadError(
-                    source,
-                    f"{source} is a pickle checkpoint ({suffix}), which can run arbitrary code when loaded; "
-                    "convert it to .safetensors, or allow pickles explicitly (--allow-pickle / RETROPORTAL_ALLOW_PICKLE=1)",
-                )
-            if suffix not in PICKLE_SUFFIXES + (".safetensors",):
-                raise ModelLoadError(source, f"{source} is not a model file; use a .safetensors checkpoint or a diffusers folder")
+        elif kind == "file":
             pipe, model_hash = _load_single_file(source, path, dtype, config_dir, local_files_only)
             default_name = path.stem
-        elif _HUB_ID.match(source) and not source.startswith((".", "/", "~")):
+        else:
             pipe, model_hash = _load_hub(source, dtype, allow_pickle, local_files_only)
             default_name = source
-        else:
-            raise ModelLoadError(
-                source,
-                f"model {source} not found: no such file or folder, and not a hub id (org/repo); "
-                "check the path or register the model with manage.py add_model",
-            )
         lora_hash = _apply_lora(pipe, source, lora, lora_scale, allow_pickle) if lora else None
     pipe.set_progress_bar_config(disable=True)
     pipe.to(device)
