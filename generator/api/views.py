@@ -9,7 +9,7 @@ All generation input goes through `services.submit_generation`, the code path of
 both enforce the same limits with the same messages.
 """
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import F, Prefetch, Q
 from django.http import JsonResponse
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
@@ -87,7 +87,7 @@ class GenerationViewSet(ApiViewMixin, mixins.ListModelMixin, mixins.RetrieveMode
         jobs = (
             GenerationJob.objects.filter(user=self.request.user)
             .select_related("model")
-            .prefetch_related("images")
+            .prefetch_related(Prefetch("images", queryset=GeneratedImage.objects.order_by("index")))
             .order_by("-created_at", "-pk")
         )
         if self.action == "list":
