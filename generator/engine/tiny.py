@@ -282,3 +282,30 @@ def save_tiny_open_clip(out_dir: str | os.PathLike, seed: int = 0, overwrite: bo
         shutil.rmtree(tmp_dir, ignore_errors=True)
         raise
     return _publish(tmp_dir, out_dir, overwrite)
+
+
+def save_tiny_lora(kind: str, out_path: str | os.PathLike, seed: int = 0, rank: int = 4) -> Path:
+    """Save a random (non-zero) LoRA for the tiny `kind` model's UNet attention as one .safetensors file.
+
+    LoRA B matrices start at zero in training, which would make the LoRA a no-op; here both
+    matrices are random so that applying it visibly changes the pictures. The file is in diffusers'
+    LoRA format (`unet.…lora_A/lora_B` keys), what `pipe.load_lora_weights` reads.
+    """
+    from peft import LoraConfig
+    from peft.utils import get_peft_model_state_dict
+
+    out_path = Path(out_path).absolute()
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    pipe = build_tiny_pipeline(kind)
+    config = LoraConfig(
+        r=rank, lora_alpha=rank, init_lora_weights=False, target_modules=["to_q", "to_k", "to_v", "to_out.0"]
+    )
+    _seeded(seed + 7, lambda: pipe.unet.add_adapter(config))
+    layers = get_peft_model_state_dict(pipe.unet)
+    tmp_dir = tempfile.mkdtemp(prefix=f".{out_path.name}.", dir=out_path.parent)
+    try:
+        type(pipe).save_lora_weights(tmp_dir, unet_lora_layers=layers, safe_serialization=True)
+        os.replace(os.path.join(tmp_dir, "pytorch_lora_weights.safetensors"), out_path)
+    finally:
+        shutil.rmtree(tmp_dir, ignore_errors=True)
+    return out_path

@@ -102,3 +102,30 @@ def test_missing_lora_is_one_line(tiny_sd1_path, tmp_path):
     with pytest.raises(ModelLoadError) as info:
         load_pipeline(str(tiny_sd1_path), device="cpu", lora=str(lora))
     _one_line_naming(info.value, lora)
+
+
+def test_lora_is_fused_at_its_scale_and_recorded(tiny_sd1_path, tiny_sd1, tmp_path):
+    import numpy as np
+
+    from generator.engine.generate import generate
+    from generator.engine.params import GenerationParams
+    from generator.engine.tiny import save_tiny_lora
+
+    lora = save_tiny_lora("sd1", tmp_path / "retro.safetensors")
+    params = GenerationParams("a man with glasses", seed=3, steps=2, width=64, height=64)
+    base = np.asarray(generate(tiny_sd1, params).pictures[0].image)
+    off = load_pipeline(str(tiny_sd1_path), device="cpu", lora=str(lora), lora_scale=0.0)
+    on = load_pipeline(str(tiny_sd1_path), device="cpu", lora=str(lora), lora_scale=1.0)
+    assert np.array_equal(np.asarray(generate(off, params).pictures[0].image), base)
+    picture = generate(on, params).pictures[0]
+    assert not np.array_equal(np.asarray(picture.image), base)
+    assert on.lora_hash == hashlib.sha256(lora.read_bytes()).hexdigest()[:10]
+    assert f'Lora hashes: "retro: {on.lora_hash}"' in picture.infotext
+
+
+def test_pickle_lora_refused(tiny_sd1_path, tmp_path):
+    lora = tmp_path / "retro.pt"
+    lora.write_bytes(b"x")
+    with pytest.raises(ModelLoadError) as info:
+        load_pipeline(str(tiny_sd1_path), device="cpu", lora=str(lora))
+    assert "pickle" in _one_line_naming(info.value, lora)
