@@ -169,7 +169,7 @@ RETROPORTAL_LIMITS = {
     "max_guidance": 30.0,
 }
 RETROPORTAL_MAX_QUEUED_JOBS_PER_USER = env_int("RETROPORTAL_MAX_QUEUED_JOBS_PER_USER", 5)
-# Dataset uploads (training app): caps on one upload or zip, and processes used to prepare a dataset
+# Dataset uploads (training app): caps on one upload or zip, and threads used to prepare a dataset
 # (0: one per CPU core).
 RETROPORTAL_DATASET_LIMITS = {
     "max_files": env_int("RETROPORTAL_DATASET_MAX_FILES", 2000),

@@ -3,7 +3,6 @@
 Order matters: the prepared folder is swapped in first, and only then is the row marked ready, so a
 dataset that says 'ready' always has its complete prepared folder on disk.
 """
-import os
 import time
 
 from django.conf import settings
@@ -11,6 +10,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from training.dataprep import NoUsableImages, PrepResult, prepare
+from training.dataprep.pipeline import usable_cpus
 from training.models import Dataset, DatasetImage
 
 PROGRESS_INTERVAL_S = 0.5
@@ -25,7 +25,7 @@ def prepare_dataset_job(dataset_id: int) -> str:
 
 def preparation_workers() -> int:
     configured = getattr(settings, "RETROPORTAL_DATASET_WORKERS", 0)
-    return configured if configured > 0 else (os.cpu_count() or 1)
+    return configured if configured > 0 else usable_cpus()
 
 
 def run_preparation(dataset: Dataset, workers: int | None = None, on_progress=None) -> PrepResult | None:

@@ -11,8 +11,6 @@ from tests.datasets.builders import EXPECTED, encode, messy_files, textured, wri
 from training.dataprep import NoUsableImages, PrepConfig, prepare, summary
 from training.dataprep.resize import buckets
 
-pytestmark = pytest.mark.filterwarnings("error::PIL.Image.DecompressionBombWarning")
-
 
 def tree_hashes(root: Path) -> dict[str, str]:
     return {

@@ -25,7 +25,7 @@ class PrepConfig:
     near_duplicate_distance: Hamming distance on the 64-bit dHash at or below which two pictures
     count as the same picture (6 of 64 survives re-encoding, resizing and light retouching, while
     different drawings of the same character sit well above 10).
-    workers: processes used to decode and resize; 1 runs in-process. Output never depends on it.
+    workers: threads used to decode, resize and encode; 1 runs serially. Output never depends on it.
     """
 
     resolution: int = 512

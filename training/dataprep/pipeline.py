@@ -12,9 +12,8 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from multiprocessing import get_context
 from pathlib import Path
 
 from PIL import Image
@@ -28,7 +27,7 @@ from .process import Prepared, encode_png, prepare_file
 IMAGES_DIR = "images"
 MANIFEST_NAME = "manifest.json"
 CONTACT_SHEET_NAME = "contact_sheet.png"
-POOL_MIN_FILES = 8  # below this, starting worker processes costs more than it saves
+POOL_MIN_FILES = 8  # below this, a pool is not worth it
 
 Progress = Callable[[int, int], None]
 
@@ -85,18 +84,27 @@ def summary(document: dict) -> str:
 
 
 def _prepare_all(source: Path, images: list[str], config: PrepConfig, progress: Progress | None) -> list[Prepared]:
-    """Prepare pictures in order; with workers > 1, in a pool of spawned processes (no fork: the
-    caller may hold threads, CUDA or database connections that must not be copied)."""
+    """Prepare pictures in order; with workers > 1 on a thread pool.
+
+    Threads, not processes: PIL and hashlib release the GIL while decoding, resizing, encoding and
+    hashing (nearly all the time per picture), and threads need no pickling of results, no start-up
+    and no fork of a host that may hold CUDA or database connections. map() keeps the order.
+    """
     total = len(images)
     if progress:
         progress(0, total)
-    if config.workers == 1 or total < POOL_MIN_FILES:
-        mapped = (prepare_file(str(source), rel, config) for rel in images)
-        return _collect(mapped, total, progress)
-    workers = min(config.workers, os.cpu_count() or 1, total)
-    with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
-        mapped = pool.map(prepare_file, [str(source)] * total, images, [config] * total, chunksize=1)
-        return _collect(mapped, total, progress)
+    workers = min(config.workers, usable_cpus(), total)
+    if workers <= 1 or total < POOL_MIN_FILES:
+        return _collect((prepare_file(str(source), rel, config) for rel in images), total, progress)
+    with ThreadPoolExecutor(workers, thread_name_prefix="dataprep") as pool:
+        return _collect(pool.map(lambda rel: prepare_file(str(source), rel, config), images), total, progress)
+
+
+def usable_cpus() -> int:
+    """CPUs this process may run on (affinity/cgroup-limited), not the machine's total."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
 def _collect(mapped, total: int, progress: Progress | None) -> list[Prepared]:

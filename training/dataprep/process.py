@@ -1,7 +1,7 @@
-"""Preparing one picture: read, decode, check, hash, resize, encode. Runs in pool workers.
+"""Preparing one picture: read, decode, check, hash, resize, encode. Runs on pool threads.
 
 Everything here is a pure function of (file bytes, settings), so the result is the same whichever
-process computes it and in whichever order: the pool cannot change the output.
+thread computes it and in whichever order: the pool cannot change the output.
 """
 import hashlib
 import io
@@ -14,8 +14,11 @@ from . import contact_sheet, dedup, resize
 from .config import PrepConfig
 from .decode import RejectedImage, decode
 
-# PNG is lossless and, without a pnginfo/time chunk, byte-identical for identical pixels.
+# PNG is lossless and, without a pnginfo/time chunk, byte-identical for identical pixels. zlib's
+# Z_RLE strategy encodes 2-5x faster than the default one (encoding was most of the time per picture):
+# about 20% larger files on flat cel art, smaller ones on grainy scans.
 PNG_COMPRESS_LEVEL = 6
+PNG_ZLIB_STRATEGY = 3  # zlib.Z_RLE
 
 
 @dataclass
@@ -93,5 +96,5 @@ def encode_png(image: Image.Image) -> bytes:
     """PNG bytes with no metadata at all, so equal pixels give equal files."""
     clean = Image.frombytes("RGB", image.size, image.tobytes())
     buffer = io.BytesIO()
-    clean.save(buffer, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
+    clean.save(buffer, format="PNG", compress_level=PNG_COMPRESS_LEVEL, compress_type=PNG_ZLIB_STRATEGY)
     return buffer.getvalue()

@@ -30,7 +30,7 @@ class Command(BaseCommand):
         parser.add_argument("--min-size", type=int, default=256, help="Reject pictures whose short side is smaller.")
         parser.add_argument("--instance-prompt", default="", help="Caption for pictures without a .txt file.")
         parser.add_argument("--class-prompt", default="")
-        parser.add_argument("--workers", type=int, default=0, help="Processes for decoding (0: one per CPU core).")
+        parser.add_argument("--workers", type=int, default=0, help="Threads for decoding and resizing (0: one per usable CPU core).")
 
     def handle(self, *args, **options):
         source = Path(options["src"])
