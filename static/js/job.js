@@ -14,6 +14,7 @@
     if (s.status === "running") {
       if (s.cancel_requested) { return "Stopping after the current step…"; }
       if (!s.step) { return "Starting: loading the model…"; }
+      if (s.step >= s.total) { return "Finishing: CLIP score and saving…"; }
       return "Step " + s.step + " / " + s.total + " (" + s.percent + "%)";
     }
     if (s.status === "done") { return "Done."; }
