@@ -228,8 +228,12 @@ def _single_file_class(path: Path, config_dir: str | None):
 
 
 def _load_single_file(source: str, path: Path, dtype, config_dir: str | None, local_files_only: bool):
+    import torch
+
     cls = _single_file_class(path, config_dir)
-    kwargs = dict(dtype=dtype, local_files_only=local_files_only, **_pipeline_kwargs(cls))
+    kwargs = dict(local_files_only=local_files_only, **_pipeline_kwargs(cls))
+    if dtype != torch.float32:  # passing fp32 makes diffusers cast (and warn about) already-fp32 modules
+        kwargs["dtype"] = dtype
     if config_dir:
         kwargs["config"] = str(config_dir)
     try:

@@ -129,3 +129,34 @@ def test_pickle_lora_refused(tiny_sd1_path, tmp_path):
     with pytest.raises(ModelLoadError) as info:
         load_pipeline(str(tiny_sd1_path), device="cpu", lora=str(lora))
     assert "pickle" in _one_line_naming(info.value, lora)
+
+
+@pytest.fixture(scope="module")
+def tiny_sd1_single_file(tiny_sd1, tmp_path_factory):
+    from generator.engine.export import save_single_file
+
+    return save_single_file(tiny_sd1.pipeline, tmp_path_factory.mktemp("single") / "tiny-sd1.safetensors")
+
+
+def test_single_file_checkpoint_loads_offline_with_config_dir(tiny_sd1_single_file, tiny_sd1_path, tiny_sd1):
+    import numpy as np
+
+    from generator.engine.generate import generate
+    from generator.engine.params import GenerationParams
+
+    model = load_pipeline(str(tiny_sd1_single_file), device="cpu", config_dir=str(tiny_sd1_path), local_files_only=True)
+    assert model.architecture == "sd1" and model.name == "tiny-sd1"
+    assert model.model_hash == hashlib.sha256(tiny_sd1_single_file.read_bytes()).hexdigest()[:10]  # A1111's hash
+    params = GenerationParams("a man", seed=5, steps=2, width=64, height=64)
+    assert np.array_equal(
+        np.asarray(generate(model, params).pictures[0].image), np.asarray(generate(tiny_sd1, params).pictures[0].image)
+    )
+
+
+def test_single_file_offline_without_config_dir_says_how(tiny_sd1_single_file, monkeypatch):
+    import huggingface_hub.constants
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)  # read at import; patch the constant
+    with pytest.raises(ModelLoadError) as info:
+        load_pipeline(str(tiny_sd1_single_file), device="cpu", local_files_only=True)
+    assert "config_dir" in _one_line_naming(info.value, tiny_sd1_single_file)
