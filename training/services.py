@@ -11,7 +11,6 @@ from pathlib import Path, PurePosixPath
 
 import django_rq
 from django.conf import settings
-from django.db import transaction
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 
@@ -143,17 +142,15 @@ def claim_for_preparation(dataset: Dataset) -> bool:
 
 
 def enqueue_preparation(dataset: Dataset) -> bool:
-    """Queue the preparation on the 'training' queue after the current transaction commits."""
+    """Queue the preparation on the 'training' queue; Redis sees it when the transaction commits."""
     if not claim_for_preparation(dataset):
         return False
-    transaction.on_commit(lambda: _enqueue(dataset.pk))
+    job_id = f"dataset-prep-{dataset.pk}-{os.urandom(4).hex()}"
+    Dataset.objects.filter(pk=dataset.pk).update(rq_job_id=job_id)
+    queue = django_rq.get_queue(QUEUE_NAME, commit_mode="on_db_commit")
+    queue.enqueue(TASK_PATH, dataset.pk, job_id=job_id)
+    dataset.refresh_from_db()
     return True
-
-
-def _enqueue(pk: int) -> None:
-    queue = django_rq.get_queue(QUEUE_NAME)
-    job = queue.enqueue(TASK_PATH, pk, job_id=f"dataset-prep-{pk}-{os.urandom(4).hex()}")
-    Dataset.objects.filter(pk=pk).update(rq_job_id=job.id)
 
 
 def reconcile(dataset: Dataset) -> Dataset:

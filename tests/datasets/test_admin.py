@@ -81,3 +81,44 @@ def test_prepared_files_are_served_to_staff_only(client, admin_client, ready_dat
     user = django_user_model.objects.create_user("visitor", password="pw-for-tests")
     client.force_login(user)
     assert client.get(base + "contact_sheet.png").status_code == 302
+
+
+def test_several_files_are_stored_queued_and_prepared_by_an_rq_worker(
+    admin_client, redis_clean, django_capture_on_commit_callbacks
+):
+    """Multiple-file upload through the admin form; the queued job runs in a burst SimpleWorker."""
+    import django_rq
+
+    uploads = [
+        SimpleUploadedFile("キャラ one.png", encode(textured(600, 400, 1), "PNG")),
+        SimpleUploadedFile("キャラ one.txt", "セーラー服, 1990s anime".encode()),
+        SimpleUploadedFile("two.jpg", encode(textured(500, 500, 2), "JPEG")),
+    ]
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin_client.post(ADD_URL, add_form(uploads, name="multi"), follow=True)
+    assert "3 files stored in the originals of multi" in response.text
+    dataset = Dataset.objects.get(name="multi")
+    assert dataset.status == "preparing" and dataset.rq_job_id
+    assert sorted(p.name for p in dataset.originals_dir.iterdir()) == ["two.jpg", "キャラ one.png", "キャラ one.txt"]
+
+    django_rq.get_worker("training").work(burst=True)
+    dataset.refresh_from_db()
+    assert dataset.status == "ready", dataset.error
+    assert dataset.counts() == {"kept": 2, "duplicate": 0, "rejected": 0, "skipped": 0, "caption": 1}
+    assert list(dataset.images.values_list("caption", flat=True)) == ["sks girl", "セーラー服, 1990s anime"]
+    assert (dataset.progress_done, dataset.progress_total) == (2, 2)
+
+
+def test_upload_limits_come_from_settings(admin_client, settings):
+    settings.RETROPORTAL_DATASET_LIMITS = {"max_files": 2}
+    uploads = [SimpleUploadedFile(f"p{i}.png", b"x") for i in range(3)]
+    response = admin_client.post(ADD_URL, add_form(uploads))
+    assert "the upload has 3 files; the limit is 2" in response.text
+    assert not Dataset.objects.exists()
+
+
+def test_a_dataset_whose_job_vanished_is_marked_failed(admin_client, redis_clean):
+    dataset = Dataset.objects.create(name="stuck", instance_prompt="x", status="preparing", rq_job_id="dataset-prep-gone")
+    admin_client.get(f"/admin/training/dataset/{dataset.pk}/change/")
+    dataset.refresh_from_db()
+    assert dataset.status == "failed" and "stopped unexpectedly" in dataset.error

@@ -159,3 +159,10 @@ def test_truncated_images_stay_rejected_after_django_and_apps_load():
     import training.tasks  # noqa: F401
 
     assert ImageFile.LOAD_TRUNCATED_IMAGES is False
+
+
+def test_leftovers_of_a_killed_preparation_are_cleared(messy, tmp_path):
+    (tmp_path / ".building-prepared-abc123" / "images").mkdir(parents=True)
+    (tmp_path / ".building-prepared-abc123" / "images" / "0000.png").write_bytes(b"half")
+    prepare(messy, tmp_path / "prepared", PrepConfig(instance_prompt="x"))
+    assert sorted(os.listdir(tmp_path)) == ["prepared"]
