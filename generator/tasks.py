@@ -16,7 +16,7 @@ import time
 
 from django.conf import settings
 from django.core.files.base import ContentFile
-from django.db import close_old_connections, transaction
+from django.db import close_old_connections, connection, transaction
 from django.utils import timezone
 
 from generator import services
@@ -152,11 +152,21 @@ def _save_images(job: GenerationJob, pictures, scores, clip_error: str, warnings
         raise
 
 
+def _drop_stale_connection() -> None:
+    """A long-lived worker: drop a DB connection the server closed meanwhile (as Django does per request).
+
+    Not inside an atomic block (inline mode in a test or an ATOMIC_REQUESTS request): that would close
+    the caller's transaction.
+    """
+    if not connection.in_atomic_block:
+        close_old_connections()
+
+
 def run_generation_job(job_id: str) -> str:
     """Run GenerationJob `job_id`; returns its final status. Never raises for a job-level failure."""
     from rq import get_current_job
 
-    close_old_connections()  # a long-lived worker: drop a connection the DB closed meanwhile
+    _drop_stale_connection()
     rq_job = get_current_job()
     try:
         job = GenerationJob.objects.select_related("model", "model__parent").get(pk=job_id)
@@ -181,7 +191,7 @@ def run_generation_job(job_id: str) -> str:
             return _run(job)
     finally:
         _record_meta(rq_job)
-        close_old_connections()
+        _drop_stale_connection()
 
 
 def _run(job: GenerationJob) -> str:

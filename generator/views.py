@@ -16,6 +16,7 @@ from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 from django.views.generic import DetailView, FormView, ListView, TemplateView
+from redis.exceptions import RedisError
 
 from generator import services
 from generator.engine.params import ParamError
@@ -23,6 +24,15 @@ from generator.forms import GenerateForm, initial_from_job
 from generator.models import GeneratedImage, GenerationJob, PromptHistory
 
 log = logging.getLogger(__name__)
+
+
+def reconciled(job: GenerationJob) -> GenerationJob:
+    """services.reconcile, but a page still renders (with the last known state) while Redis is down."""
+    try:
+        return services.reconcile(job)
+    except RedisError:
+        log.warning("could not reconcile job %s: Redis unreachable", job.pk, exc_info=True)
+        return job
 
 
 def owned_job(request, pk) -> GenerationJob:
@@ -91,8 +101,7 @@ class JobDetailView(LoginRequiredMixin, DetailView):
     context_object_name = "job"
 
     def get_object(self, queryset=None):
-        job = owned_job(self.request, self.kwargs["pk"])
-        return services.reconcile(job)
+        return reconciled(owned_job(self.request, self.kwargs["pk"]))
 
     def get_context_data(self, **kwargs):
         ctx = super().get_context_data(**kwargs)
@@ -137,7 +146,7 @@ def job_status_payload(job: GenerationJob) -> dict:
 @login_required
 @require_GET
 def job_status(request, pk):
-    job = services.reconcile(owned_job(request, pk))
+    job = reconciled(owned_job(request, pk))
     response = JsonResponse(job_status_payload(job))
     response["Cache-Control"] = "no-store"
     return response
