@@ -61,8 +61,10 @@ def _accelerator(cfg: TrainConfig):
 
     tensorboard = importlib.util.find_spec("tensorboard") is not None
     try:
-        return Accelerator(mixed_precision=cfg.mixed_precision, log_with="tensorboard" if tensorboard else None,
-                           project_dir=str(Path(cfg.out) / "logs"))
+        # cpu=True without CUDA: under torchrun (or `accelerate launch --multi_gpu`) accelerate then picks
+        # MULTI_CPU with gloo instead of silently running every process as a separate single-process run
+        return Accelerator(mixed_precision=cfg.mixed_precision, cpu=not torch.cuda.is_available(),
+                           log_with="tensorboard" if tensorboard else None, project_dir=str(Path(cfg.out) / "logs"))
     except (ValueError, RuntimeError) as exc:
         raise ConfigError(f"mixed_precision: {cfg.mixed_precision} is not available here ({exc})") from None
 

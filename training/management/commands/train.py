@@ -3,11 +3,14 @@
 Every TrainConfig setting is a flag (`batch_size` -> `--batch-size`; booleans also take `--no-...`);
 `--config run.toml` supplies the same keys with underscores and flags override it. `--base-model` and
 `--dataset` take a path, or the name of a registered model / prepared dataset.
-`accelerate launch --num_processes 2 --cpu manage.py train ...` trains data-parallel.
+Data-parallel: `accelerate launch --multi_gpu --num_processes 2 manage.py train ...` (torchrun underneath;
+on a machine without CUDA the processes use gloo on CPU) or `torchrun --nproc_per_node 2 manage.py train ...`.
+(`accelerate launch --cpu --num_processes N` starts N processes only through mpirun with --mpirun_hostfile.)
 SIGINT/SIGTERM save a checkpoint and stop; rerun with --resume to continue.
 """
 import argparse
 import dataclasses
+import os
 import signal
 import typing
 from pathlib import Path
@@ -40,6 +43,11 @@ def _resolve_dataset(value: str) -> str:
     if dataset is None:
         raise CommandError(f"--dataset {value}: no such folder and no dataset of that name")
     return str(dataset.prepared_dir)
+
+
+def _rank() -> int:
+    """This process's rank under torchrun / accelerate launch (0 when run alone)."""
+    return int(os.environ.get("RANK", "0"))
 
 
 class Command(BaseCommand):
@@ -77,12 +85,14 @@ class Command(BaseCommand):
             signal.signal(sig, request_stop)
         result = self._train(cfg, lambda: stop["requested"])
         what = "stopped at" if result.cancelled else "finished"
-        self.stdout.write(f"{what} step {result.step}/{cfg.max_steps}: {cfg.out}")
+        if _rank() == 0:
+            self.stdout.write(f"{what} step {result.step}/{cfg.max_steps}: {cfg.out}")
 
     def _train(self, cfg, should_cancel):
         from tqdm import tqdm
 
-        bar = tqdm(total=cfg.max_steps, desc="train", unit="step", dynamic_ncols=True, file=self.stderr._out)
+        bar = tqdm(total=cfg.max_steps, desc="train", unit="step", dynamic_ncols=True, file=self.stderr._out,
+                   disable=_rank() != 0)
 
         def on_progress(step, total, logs):
             bar.n = step
