@@ -166,3 +166,13 @@ def test_leftovers_of_a_killed_preparation_are_cleared(messy, tmp_path):
     (tmp_path / ".building-prepared-abc123" / "images" / "0000.png").write_bytes(b"half")
     prepare(messy, tmp_path / "prepared", PrepConfig(instance_prompt="x"))
     assert sorted(os.listdir(tmp_path)) == ["prepared"]
+
+
+def test_dataprep_never_imports_django():
+    import subprocess
+    import sys
+
+    code = "import sys, training.dataprep.pipeline; print(sorted(m for m in sys.modules if m.startswith('django')))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                          cwd=Path(__file__).resolve().parents[2])
+    assert done.stdout.strip() == "[]"

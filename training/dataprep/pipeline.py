@@ -29,6 +29,7 @@ MANIFEST_NAME = "manifest.json"
 CONTACT_SHEET_NAME = "contact_sheet.png"
 POOL_MIN_FILES = 8  # below this, a pool is not worth it
 
+LEFT_OUT = (Status.REJECTED, Status.SKIPPED, Status.DUPLICATE)
 Progress = Callable[[int, int], None]
 
 
@@ -149,7 +150,8 @@ def _image_record(result: Prepared, duplicate, captions: dict[str, Caption], con
     elif duplicate is not None:
         record.status, record.reason, record.duplicate_of = Status.DUPLICATE, duplicate.reason, duplicate.of
     else:
-        record.output_size, record.bucket, record.upscaled = _pair(result.output_size), _pair(result.bucket), result.upscaled
+        record.output_size, record.bucket = _pair(result.output_size), _pair(result.bucket)
+        record.upscaled = result.upscaled
         if result.upscaled:
             record.notes.append("upscaled: the picture is smaller than the training size")
         caption = captions.get(result.rel, Caption(""))
@@ -183,7 +185,8 @@ def _read_captions(source: Path, files) -> dict[str, Caption]:
         try:
             raw = source.joinpath(caption_rel).read_bytes().decode("utf-8-sig")
         except UnicodeDecodeError:
-            captions[image] = Caption(caption_rel, problem="caption file is not UTF-8 text; the instance prompt is used")
+            problem = "caption file is not UTF-8 text; the instance prompt is used"
+            captions[image] = Caption(caption_rel, problem=problem)
             continue
         captions[image] = Caption(caption_rel, " ".join(raw.split()))
     return captions
@@ -202,7 +205,7 @@ def _write(folder: Path, records: list[Record], results: dict[str, Prepared], do
         output.with_suffix(".txt").write_text(record.caption + "\n", encoding="utf-8")
         size, pixels = result.thumb
         kept.append((Path(record.output).name, Image.frombytes("RGB", size, pixels)))
-    left_out = [(r.status.value, r.source, r.reason) for r in records if r.status in (Status.REJECTED, Status.SKIPPED, Status.DUPLICATE)]
+    left_out = [(r.status.value, r.source, r.reason) for r in records if r.status in LEFT_OUT]
     (folder / CONTACT_SHEET_NAME).write_bytes(encode_png(contact_sheet.render(kept, left_out)))
     (folder / MANIFEST_NAME).write_bytes(manifest.dumps(document))
 

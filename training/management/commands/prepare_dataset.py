@@ -89,6 +89,7 @@ class Command(BaseCommand):
             services.add_uploads(dataset, [File(archive, name=source.name)])
 
     def _prepare(self, dataset: Dataset, workers: int):
+        # tqdm draws with "\r"; the OutputWrapper would add a newline to every redraw, so use its stream.
         with tqdm(desc=f"preparing {dataset.name}", unit="img", file=self.stderr._out, dynamic_ncols=True) as bar:
             def progress(done, total):
                 bar.total = total
