@@ -66,7 +66,8 @@ def _validated_query(serializer_class, request):
 @extend_schema_view(
     list=extend_schema(
         summary="List your generation jobs",
-        description="Your jobs, newest first, 20 per page. `?status=` keeps jobs in one state.",
+        description="Your jobs, newest first, 20 per page. `?status=` keeps jobs in one state. Unfinished jobs "
+                    "are checked against the queue first, like `GET /api/generations/{id}/`.",
         parameters=[JobFilterSerializer],
         responses={200: JobSerializer(many=True), 400: BAD_REQUEST, 404: PAGE_NOT_FOUND},
     ),
@@ -95,6 +96,13 @@ class GenerationViewSet(ApiViewMixin, mixins.ListModelMixin, mixins.RetrieveMode
             if wanted:
                 jobs = jobs.filter(status=wanted)
         return jobs
+
+    def list(self, request, *args, **kwargs):
+        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
+        for job in page:
+            if not job.is_final:  # a job whose worker died shows as failed here too, not running forever
+                services.reconcile(job)
+        return self.get_paginated_response(self.get_serializer(page, many=True).data)
 
     def retrieve(self, request, *args, **kwargs):
         job = services.reconcile(self.get_object())

@@ -232,6 +232,14 @@ def test_job_detail_has_progress_and_images(alice, alice_api, alice_image):
     assert alice_api.get(f"/api/generations/{running.pk}/").json()["progress"] == {"step": 3, "total": 8, "percent": 37}
 
 
+def test_a_job_lost_from_the_queue_reads_as_failed(alice, alice_api, registered_model, redis_clean):
+    # "running" in the DB, but Redis has no such RQ job (flushed, worker gone): reconciled on read.
+    lost = make_job(alice, registered_model, status=Status.RUNNING, rq_job_id=f"gen-{uuid.uuid4()}")
+    [listed] = alice_api.get("/api/generations/").json()["results"]
+    assert listed["status"] == "failed" and "lost from the queue" in listed["error"]
+    assert alice_api.get(f"/api/generations/{lost.pk}/").json()["status"] == "failed"
+
+
 def test_cancel(alice, alice_api, registered_model):
     queued = make_job(alice, registered_model, status=Status.QUEUED)
     response = alice_api.post(f"/api/generations/{queued.pk}/cancel/")
@@ -435,3 +443,10 @@ def test_schema_and_self_hosted_docs(alice):
         html = client.get(page).content.decode()
         assert "/static/drf_spectacular_sidecar/" in html, page
         assert "cdn." not in html and "unpkg" not in html, page
+
+
+def test_schema_is_valid_openapi_without_warnings(tmp_path):
+    from django.core.management import call_command
+
+    call_command("spectacular", "--validate", "--fail-on-warn", "--file", str(tmp_path / "schema.yaml"))
+    assert (tmp_path / "schema.yaml").stat().st_size > 10_000
