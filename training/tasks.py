@@ -39,8 +39,8 @@ def run_preparation(dataset: Dataset, workers: int | None = None, on_progress=No
     except NoUsableImages as exc:
         _mark_failed(dataset, str(exc), exc.manifest)
         return None
-    except Exception as exc:
-        _mark_failed(dataset, f"{type(exc).__name__}: {exc}"[:2000], None)
+    except BaseException as exc:  # Ctrl-C in the command or a job timeout must not leave it 'preparing'
+        _mark_failed(dataset, f"{type(exc).__name__}: {exc}"[:2000] if str(exc) else type(exc).__name__, None)
         raise
     _mark_ready(dataset, result)
     return result

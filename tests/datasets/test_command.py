@@ -100,3 +100,26 @@ def test_command_line_shows_progress_on_stderr(tmp_path):
         cwd=REPO, env=worker_env(), capture_output=True, text=True, timeout=120,
     )
     assert failed.returncode == 1 and failed.stderr.strip().count("\n") == 0 and "does not exist" in failed.stderr
+
+
+def test_interrupted_preparation_is_failed_and_keeps_the_previous_set(tmp_path):
+    from training.tasks import run_preparation
+
+    source = write_tree(tmp_path / "s", {f"p{i}.png": encode(textured(300, 300, i), "PNG") for i in range(10)})
+    call_command("prepare_dataset", str(source), "--name", "again", "--instance-prompt", "sks", "--workers", "1")
+    dataset = Dataset.objects.get(name="again")
+    before = hashes(dataset.prepared_dir)
+
+    def interrupt(done, total):
+        if done == 4:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_preparation(dataset, workers=2, on_progress=interrupt)
+    dataset.refresh_from_db()
+    assert dataset.status == "failed" and dataset.error == "KeyboardInterrupt"
+    assert hashes(dataset.prepared_dir) == before
+    assert sorted(p.name for p in dataset.root.iterdir()) == ["originals", "prepared"]
+    assert run_preparation(dataset, workers=1) is not None
+    dataset.refresh_from_db()
+    assert dataset.status == "ready" and hashes(dataset.prepared_dir) == before  # byte-identical re-run

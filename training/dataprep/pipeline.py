@@ -97,8 +97,11 @@ def _prepare_all(source: Path, images: list[str], config: PrepConfig, progress: 
     workers = min(config.workers, usable_cpus(), total)
     if workers <= 1 or total < POOL_MIN_FILES:
         return _collect((prepare_file(str(source), rel, config) for rel in images), total, progress)
-    with ThreadPoolExecutor(workers, thread_name_prefix="dataprep") as pool:
+    pool = ThreadPoolExecutor(workers, thread_name_prefix="dataprep")
+    try:
         return _collect(pool.map(lambda rel: prepare_file(str(source), rel, config), images), total, progress)
+    finally:  # on an interruption, drop the pictures not started yet instead of finishing them all
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def usable_cpus() -> int:
