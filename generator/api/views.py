@@ -24,8 +24,7 @@ from rest_framework.response import Response
 
 from generator import services
 from generator.api.pagination import PageNumberPagination
-from generator.api import schema as api_schema  # noqa: F401  (registers the OpenAPI extensions)
-from generator.api.schema import ApiAutoSchema
+from generator.api.schema import ApiAutoSchema  # importing it also registers the OpenAPI extensions
 from generator.api.serializers import (
     AIModelSerializer,
     ErrorSerializer,

@@ -15,7 +15,7 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from generator.models import AIModel, GeneratedImage, GenerationJob
-from tests.api.conftest import make_image, make_job, make_user, token_client
+from tests.api.conftest import make_image, make_job
 
 pytestmark = pytest.mark.django_db
 
