@@ -127,7 +127,7 @@ class Command(BaseCommand):
         source, lora, lora_scale, name = self._resolve_model(options)
         scorer = self._load_clip(options["clip_model"])
         model = self._load_model(source, lora, lora_scale, name, options)
-        result = self._generate(model, params)
+        result = self._generate(model, params, limits)
         self._save(out, result, scorer, params.prompt)
 
     def _resolve_model(self, options):
@@ -164,7 +164,7 @@ class Command(BaseCommand):
         except ModelLoadError as e:
             raise CommandError(str(e)) from e
 
-    def _generate(self, model, params):
+    def _generate(self, model, params, limits):
         from tqdm import tqdm
 
         from generator.engine.generate import generate
@@ -173,7 +173,7 @@ class Command(BaseCommand):
             def on_step(done, total):
                 bar.update(done - bar.n)
 
-            result = generate(model, params, on_step=on_step)
+            result = generate(model, params, on_step=on_step, limits=limits)
         for warning in result.warnings:
             self.stderr.write(f"warning: {warning}")
         return result
