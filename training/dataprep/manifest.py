@@ -4,8 +4,11 @@ It is written as sorted, indented UTF-8 JSON without timestamps, so preparing th
 gives the same bytes, and a diff between two preparations shows exactly what changed.
 """
 import json
+import zlib
 from dataclasses import asdict, dataclass, field
 from enum import Enum
+
+import PIL
 
 MANIFEST_VERSION = 1
 
@@ -59,10 +62,16 @@ def count(records: list[Record]) -> dict[str, int]:
     return counts
 
 
+def software() -> dict[str, str]:
+    """Versions that decide the output bytes (resampling and PNG compression): same versions, same bytes."""
+    return {"pillow": PIL.__version__, "zlib": zlib.ZLIB_RUNTIME_VERSION}
+
+
 def build(records: list[Record], settings: dict) -> dict:
     return {
         "version": MANIFEST_VERSION,
         "settings": settings,
+        "software": software(),
         "counts": count(records),
         "records": [record.as_dict() for record in records],
     }
