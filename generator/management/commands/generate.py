@@ -169,7 +169,7 @@ class Command(BaseCommand):
 
         from generator.engine.generate import generate
 
-        with tqdm(total=params.steps * params.num_images, unit="step", file=sys.stderr, leave=False) as bar:
+        with tqdm(total=params.steps * params.num_images, unit="step", file=sys.stderr) as bar:
             def on_step(done, total):
                 bar.update(done - bar.n)
 
