@@ -4,7 +4,10 @@ The job row is written to PostgreSQL *before* it is queued, so an accepted job i
 """
 from dataclasses import dataclass
 
+import logging
+
 import django_rq
+import redis
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F
@@ -15,6 +18,8 @@ from rq.worker import Worker
 
 from generator.engine.params import GenerationParams, Limits, ParamError
 from generator.models import AIModel, GenerationJob, PromptHistory
+
+logger = logging.getLogger(__name__)
 
 QUEUE_NAME = "generation"
 # A job is executed by generator.tasks.run_generation_job(job_id) on the "generation" queue.
@@ -29,6 +34,16 @@ class SubmissionRefused(Exception):
         self.message = message
         self.field = field
         self.retry_after = retry_after
+
+
+class QueueUnavailable(SubmissionRefused):
+    """Redis cannot be reached: nothing is recorded, the user is asked to retry (the site itself stays up)."""
+
+    def __init__(self):
+        super().__init__(
+            "The job queue is unavailable right now, so nothing was submitted; please try again in a minute.",
+            retry_after=60,
+        )
 
 
 def site_limits() -> Limits:
@@ -71,11 +86,22 @@ def submit_generation(user, params: GenerationParams, model_name: str | None = N
             f"You already have {pending} unfinished jobs (the limit is {cap}); wait for one to finish or cancel one.",
             retry_after=30,
         )
+    _check_queue_reachable()
     with transaction.atomic():
         job = GenerationJob.objects.create(user=user, model=model, **params.as_dict())
         _remember_prompt(user, job)
     transaction.on_commit(lambda: enqueue(job))
     return job
+
+
+def _check_queue_reachable() -> None:
+    """Refuse up front when Redis is down, rather than record a job nobody will ever run."""
+    if settings.RETROPORTAL_RUN_JOBS_INLINE:
+        return
+    try:
+        django_rq.get_connection(QUEUE_NAME).ping()
+    except redis.exceptions.RedisError:
+        raise QueueUnavailable() from None
 
 
 def _remember_prompt(user, job: GenerationJob) -> None:
@@ -93,8 +119,14 @@ def enqueue(job: GenerationJob) -> None:
 
         run_generation_job(str(job.pk))
         return
-    queue = django_rq.get_queue(QUEUE_NAME)
-    rq_job = queue.enqueue(TASK_PATH, str(job.pk), job_id=f"gen-{job.pk}")
+    # "auto": enqueue now. Our callers already wait for the commit (transaction.on_commit in submit).
+    queue = django_rq.get_queue(QUEUE_NAME, commit_mode="auto")
+    try:
+        rq_job = queue.enqueue(TASK_PATH, str(job.pk), job_id=f"gen-{job.pk}")
+    except redis.exceptions.RedisError as exc:
+        # The row is committed: reconcile() re-queues jobs that never reached Redis.
+        logger.warning("could not queue job %s (%s); reconcile_jobs will queue it again", job.pk, exc)
+        return
     GenerationJob.objects.filter(pk=job.pk).update(rq_job_id=rq_job.id)
     job.rq_job_id = rq_job.id  # callers holding this instance (cancel right after submit) see it too
 
@@ -142,8 +174,10 @@ def reconcile(job: GenerationJob) -> GenerationJob:
     A running job whose RQ job failed (worker killed: RQ moves abandoned jobs to the failed registry
     once the worker's heartbeat expires) or no longer exists in Redis is marked failed with the reason.
     """
-    if job.is_final or not job.rq_job_id or settings.RETROPORTAL_RUN_JOBS_INLINE:
+    if job.is_final or settings.RETROPORTAL_RUN_JOBS_INLINE:
         return job
+    if not job.rq_job_id:
+        return _requeue_if_never_queued(job)
     try:
         rq_job = Job.fetch(job.rq_job_id, connection=django_rq.get_connection(QUEUE_NAME))
         rq_status = rq_job.get_status(refresh=True)
@@ -161,6 +195,17 @@ def reconcile(job: GenerationJob) -> GenerationJob:
             status=GenerationJob.Status.FAILED, error=reason, finished_at=timezone.now()
         )
         job.refresh_from_db()
+    return job
+
+
+ENQUEUE_GRACE_SECONDS = 30
+
+
+def _requeue_if_never_queued(job: GenerationJob) -> GenerationJob:
+    """A committed job that never reached Redis (it failed between commit and enqueue) is queued again."""
+    age = (timezone.now() - job.created_at).total_seconds()
+    if job.status == GenerationJob.Status.QUEUED and age > ENQUEUE_GRACE_SECONDS:
+        enqueue(job)
     return job
 
 

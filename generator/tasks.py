@@ -116,7 +116,7 @@ def _clip_scores(pictures, prompt: str):
         scores = scorer.score([p.image for p in pictures], [prompt])
         return [float(s) for s in scores], ""
     except ClipUnavailable as exc:
-        return [None] * len(pictures), getattr(exc, "reason", None) or str(exc)
+        return [None] * len(pictures), exc.reason
     except Exception as exc:  # a score is a bonus: never lose the images for it
         log.exception("CLIP scoring failed for %s", spec)
         return [None] * len(pictures), f"CLIP scoring failed: {one_line(exc)}"
@@ -217,8 +217,8 @@ def _run(job: GenerationJob) -> str:
             guidance_scale=job.guidance_scale, width=job.width, height=job.height, num_images=job.num_images,
             scheduler=job.scheduler,
         )
-        result = generate(model, params, on_step=on_step, should_cancel=should_cancel)
-        pictures = list(getattr(result, "pictures", None) or getattr(result, "images", None) or [])
+        result = generate(model, params, on_step=on_step, should_cancel=should_cancel, limits=services.site_limits())
+        pictures = result.pictures
         scores, clip_error = _clip_scores(pictures, job.prompt)
         _save_images(job, pictures, scores, clip_error, "\n".join(result.warnings or []))
         log.info("generation job %s done: %d image(s)", job.pk, len(pictures))

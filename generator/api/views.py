@@ -16,7 +16,7 @@ from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import PermissionDenied, Throttled, ValidationError
+from rest_framework.exceptions import APIException, PermissionDenied, Throttled, ValidationError
 from rest_framework.generics import get_object_or_404
 from rest_framework.parsers import JSONParser
 from rest_framework.renderers import JSONRenderer
@@ -38,6 +38,18 @@ from generator.api.serializers import (
 )
 from generator.engine.params import ParamError
 from generator.models import AIModel, GeneratedImage, GenerationJob
+
+
+class QueueUnavailableError(APIException):
+    """503 with Retry-After (DRF's exception handler sends the header for any exception with `wait`)."""
+
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_code = "queue_unavailable"
+
+    def __init__(self, detail: str, wait: int):
+        super().__init__(detail)
+        self.wait = wait
+
 
 NOT_FOUND = OpenApiResponse(ErrorSerializer, description="No such object, or not yours (private).")
 BAD_REQUEST = OpenApiResponse(ValidationErrorSerializer, description="Invalid input; messages per field.")
@@ -120,6 +132,8 @@ class GenerationViewSet(ApiViewMixin, mixins.ListModelMixin, mixins.RetrieveMode
             400: BAD_REQUEST,
             429: OpenApiResponse(ErrorSerializer, description="Rate limit or per-user queue cap reached; "
                                                               "retry after Retry-After seconds."),
+            503: OpenApiResponse(ErrorSerializer, description="The job queue (Redis) is unreachable; nothing was "
+                                                              "submitted; retry after Retry-After seconds."),
         },
         examples=[
             OpenApiExample(
@@ -141,6 +155,8 @@ class GenerationViewSet(ApiViewMixin, mixins.ListModelMixin, mixins.RetrieveMode
             job = services.submit_generation(request.user, params, model_name)
         except ParamError as exc:
             raise ValidationError({exc.field: [exc.message]}) from None
+        except services.QueueUnavailable as exc:
+            raise QueueUnavailableError(exc.message, wait=exc.retry_after) from None
         except services.SubmissionRefused as exc:
             if exc.retry_after is not None:
                 # Per-user queue cap: 429 + Retry-After like the rate limit, with the service's message.
