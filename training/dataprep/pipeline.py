@@ -11,6 +11,7 @@ The source folder is only read, never written.
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from .manifest import Record, Status
 from .process import Prepared, encode_png, prepare_file
 
 IMAGES_DIR = "images"
+WORK_DIR = ".work"  # pictures by source index, renamed to their output names once dedup has run
 MANIFEST_NAME = "manifest.json"
 CONTACT_SHEET_NAME = "contact_sheet.png"
 POOL_MIN_FILES = 8  # below this, a pool is not worth it
@@ -67,13 +69,16 @@ def prepare(source: Path, target: Path, config: PrepConfig, progress: Progress |
     publish.remove_leftovers(target)
     files = sources.scan(source)
     images = [f.rel for f in files if f.kind is sources.Kind.IMAGE]
-    results = dict(zip(images, _prepare_all(source, images, config, progress)))
-    records = _records(source, files, results, config)
-    document = manifest.build(records, config.output_settings())
-    if not document["counts"][Status.KEPT.value]:
-        raise NoUsableImages(_no_usable_message(document), document)
     with publish.staging(target) as building:
+        work = building / WORK_DIR
+        work.mkdir()
+        results = dict(zip(images, _prepare_all(source, images, work, config, progress)))
+        records = _records(source, files, results, config)
+        document = manifest.build(records, config.output_settings())
+        if not document["counts"][Status.KEPT.value]:
+            raise NoUsableImages(_no_usable_message(document), document)
         _write(building, records, results, document)
+        shutil.rmtree(work)
         publish.swap_in(building, target)
     return PrepResult(document, target)
 
@@ -84,7 +89,9 @@ def summary(document: dict) -> str:
     return ", ".join(parts) or "no files"
 
 
-def _prepare_all(source: Path, images: list[str], config: PrepConfig, progress: Progress | None) -> list[Prepared]:
+def _prepare_all(
+    source: Path, images: list[str], work: Path, config: PrepConfig, progress: Progress | None
+) -> list[Prepared]:
     """Prepare pictures in order; with workers > 1 on a thread pool.
 
     Threads, not processes: PIL and hashlib release the GIL while decoding, resizing, encoding and
@@ -94,18 +101,22 @@ def _prepare_all(source: Path, images: list[str], config: PrepConfig, progress: 
     total = len(images)
     if progress:
         progress(0, total)
+    def one(index_rel):
+        index, rel = index_rel
+        return prepare_file(str(source), rel, config, str(work / f"{index:05d}.png"))
+
     workers = min(config.workers, usable_cpus(), total)
     if workers <= 1 or total < POOL_MIN_FILES:
-        return _collect((prepare_file(str(source), rel, config) for rel in images), total, progress)
+        return _collect(map(one, enumerate(images)), total, progress)
     pool = ThreadPoolExecutor(workers, thread_name_prefix="dataprep")
     try:
-        return _collect(pool.map(lambda rel: prepare_file(str(source), rel, config), images), total, progress)
+        return _collect(pool.map(one, enumerate(images)), total, progress)
     finally:  # on an interruption, drop the pictures not started yet instead of finishing them all
         pool.shutdown(wait=True, cancel_futures=True)
 
 
 def usable_cpus() -> int:
-    """CPUs this process may run on (affinity/cgroup-limited), not the machine's total."""
+    """CPUs this process may run on (its CPU affinity), not the machine's total."""
     if hasattr(os, "sched_getaffinity"):
         return len(os.sched_getaffinity(0))
     return os.cpu_count() or 1
@@ -204,7 +215,7 @@ def _write(folder: Path, records: list[Record], results: dict[str, Prepared], do
             continue
         result = results[record.source]
         output = folder / record.output
-        output.write_bytes(result.png)
+        os.replace(result.png_file, output)
         output.with_suffix(".txt").write_text(record.caption + "\n", encoding="utf-8")
         size, pixels = result.thumb
         kept.append((Path(record.output).name, Image.frombytes("RGB", size, pixels)))

@@ -23,7 +23,7 @@ PNG_ZLIB_STRATEGY = 3  # zlib.Z_RLE
 
 @dataclass
 class Prepared:
-    """The outcome for one picture file; `png` is empty when the picture was rejected."""
+    """The outcome for one picture file; `png_file` is empty when the picture was rejected."""
 
     rel: str
     sha256: str = ""
@@ -38,7 +38,7 @@ class Prepared:
     notes: list[str] = field(default_factory=list)
     pixel_sha256: str = ""
     dhash: int = 0
-    png: bytes = b""
+    png_file: str = ""  # the prepared picture, written to the path the caller gave
     thumb: tuple[tuple[int, int], bytes] | None = None  # thumbnail size and raw RGB pixels
 
     @property
@@ -46,15 +46,16 @@ class Prepared:
         return not self.reason
 
 
-def prepare_file(root: str, rel: str, config: PrepConfig) -> Prepared:
-    """Prepare the picture at root/rel; never raises for bad input (the reason is recorded)."""
+def prepare_file(root: str, rel: str, config: PrepConfig, output: str) -> Prepared:
+    """Prepare the picture at root/rel into the PNG file `output` (written to disk, not kept in
+    memory: a big set must not need all its pictures in RAM). Never raises for bad input: the reason
+    is recorded instead."""
     result = Prepared(rel)
     try:
         data = _read(Path(root, rel), config, result)
-        _prepare_pixels(data, config, result)
+        _prepare_pixels(data, config, result, output)
     except RejectedImage as exc:
         result.reason = str(exc)
-        result.png = b""
         result.thumb = None
     return result
 
@@ -69,7 +70,7 @@ def _read(path: Path, config: PrepConfig, result: Prepared) -> bytes:
     return data
 
 
-def _prepare_pixels(data: bytes, config: PrepConfig, result: Prepared) -> None:
+def _prepare_pixels(data: bytes, config: PrepConfig, result: Prepared, output_file: str) -> None:
     decoded = decode(data, config.max_pixels)
     image = decoded.image
     result.format, result.mode, result.notes = decoded.format, decoded.mode, decoded.notes
@@ -87,7 +88,8 @@ def _prepare_pixels(data: bytes, config: PrepConfig, result: Prepared) -> None:
         result.bucket = (width, height)
     output = resize.cover_and_crop(image, width, height)
     result.output_size = output.size
-    result.png = encode_png(output)
+    Path(output_file).write_bytes(encode_png(output))
+    result.png_file = output_file
     thumb = contact_sheet.thumbnail(output)
     result.thumb = (thumb.size, thumb.tobytes())
 
