@@ -47,6 +47,53 @@ def _services_present():
     _check_services()
 
 
+# Tiny Stable-Diffusion-architecture models and a tiny open_clip, built offline from configs with fixed
+# seeds through generator.engine.tiny, once per test session (a second or two each).
+@pytest.fixture(scope="session")
+def tiny_models_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("tiny-models")
+
+
+def _tiny_folder(root: Path, kind: str) -> Path:
+    from generator.engine.tiny import save_tiny_model
+
+    path = root / kind
+    if not path.exists():
+        save_tiny_model(kind, path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_sd1_path(tiny_models_dir):
+    return _tiny_folder(tiny_models_dir, "sd1")
+
+
+@pytest.fixture(scope="session")
+def tiny_sd2_path(tiny_models_dir):
+    return _tiny_folder(tiny_models_dir, "sd2")
+
+
+@pytest.fixture(scope="session")
+def tiny_sdxl_path(tiny_models_dir):
+    return _tiny_folder(tiny_models_dir, "sdxl")
+
+
+@pytest.fixture(scope="session")
+def tiny_clip_dir(tiny_models_dir):
+    from generator.engine.tiny import save_tiny_open_clip
+
+    path = tiny_models_dir / "clip"
+    if not path.exists():
+        save_tiny_open_clip(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_assets(tiny_sd1_path, tiny_clip_dir):
+    """The tiny SD 1.x folder and the CLIP spec the web/API tests register and hand to workers."""
+    return {"model": str(tiny_sd1_path), "clip": f"local-dir:{tiny_clip_dir}"}
+
+
 @pytest.fixture
 def redis_clean():
     """An empty Redis test database (REDIS_URL's db, 15 by default) before and after the test."""

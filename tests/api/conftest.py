@@ -1,6 +1,6 @@
 """Fixtures for the API tests: users with tokens, a registered model, images stored in real storage.
 
-`tiny_assets` builds the engine's tiny offline SD 1.x pipeline and tiny open_clip once per session
+`tiny_assets` (tests/conftest.py) is the engine's tiny offline SD 1.x pipeline and tiny open_clip, built once per session
 (a few seconds); the end-to-end test registers it as the default model and points the worker at the
 CLIP folder with RETROPORTAL_CLIP_MODEL=local-dir:<dir>.
 """
@@ -94,16 +94,3 @@ def alice_image(alice, registered_model):
     """A finished job of alice's with one private image."""
     return make_image(make_job(alice, registered_model))
 
-
-@pytest.fixture(scope="session")
-def tiny_assets(tmp_path_factory):
-    """Tiny SD 1.x diffusers folder and tiny open_clip, built once per session (no downloads).
-
-    Same name and shape as tests/web/conftest.py's fixture, so the two can become one in tests/conftest.py.
-    """
-    from generator.engine import tiny
-
-    root = tmp_path_factory.mktemp("tiny-assets-api")
-    model_dir = tiny.save_tiny_model("sd1", root / "tiny-sd1")
-    clip_dir = tiny.save_tiny_open_clip(root / "tiny-clip")
-    return {"model": str(model_dir), "clip": f"local-dir:{clip_dir}"}

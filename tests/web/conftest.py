@@ -11,16 +11,6 @@ from tests.conftest import WorkerProcess, wait_for  # noqa: F401  (re-exported f
 HEARTBEAT_TTL = 3  # seconds: a killed worker's job is noticed quickly in tests
 
 
-@pytest.fixture(scope="session")
-def tiny_assets(tmp_path_factory):
-    from generator.engine import tiny
-
-    root = tmp_path_factory.mktemp("tiny-assets")
-    model_dir = tiny.save_tiny_model("sd1", root / "tiny-sd1")
-    clip_dir = tiny.save_tiny_open_clip(root / "tiny-clip")
-    return {"model": str(model_dir), "clip": f"local-dir:{clip_dir}"}
-
-
 @pytest.fixture
 def clip_spec(settings, tiny_assets):
     settings.RETROPORTAL_CLIP_MODEL = tiny_assets["clip"]
