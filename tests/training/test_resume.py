@@ -105,3 +105,14 @@ def test_kill_9_then_resume_gives_the_same_weights(tmp_path, tiny_sd1, dataset, 
     reference = train(make_cfg("uninterrupted", max_steps=n, checkpoint_steps=2, checkpoints_total_limit=2,
                                **STATEFUL))
     _assert_same(_final_weights(out), _final_weights(reference.out))
+
+
+def test_lora_resume_with_adapter_only_checkpoints(make_cfg):
+    lora = dict(method="lora", train_text_encoder=True, learning_rate=1e-2, lr_scheduler="constant")
+    reference = train(make_cfg("ref", max_steps=3, **lora)).out
+    train(make_cfg("split", max_steps=2, **lora))
+    state = load_safetensors(Path(make_cfg("split", max_steps=2, **lora).out) / "checkpoint-2" / "model.safetensors")
+    assert state and all("lora_" in k for k in state)  # no frozen base weights in LoRA checkpoints
+    resumed = train(make_cfg("split", max_steps=3, resume=True, **lora)).out
+    _assert_same(load_safetensors(resumed / "pytorch_lora_weights.safetensors"),
+                 load_safetensors(reference / "pytorch_lora_weights.safetensors"))

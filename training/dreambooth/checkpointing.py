@@ -54,9 +54,20 @@ def save_checkpoint(accelerator, out: Path, step: int, state: dict, keep: int) -
     return final
 
 
-def load_checkpoint(accelerator, path: Path) -> dict:
+def keep_only_adapters(accelerator) -> None:
+    """LoRA runs: model files in checkpoints hold the adapter tensors only, not the frozen base weights
+    (megabytes instead of SD's 3.4 GB UNet per checkpoint); load with adapters_only=True."""
+
+    def drop_frozen(models, weights, output_dir):
+        for i, state in enumerate(weights):
+            weights[i] = {k: v for k, v in state.items() if "lora_" in k}
+
+    accelerator.register_save_state_pre_hook(drop_frozen)
+
+
+def load_checkpoint(accelerator, path: Path, adapters_only: bool = False) -> dict:
     """Restore everything save_checkpoint saved; returns the trainer state (holds 'step')."""
-    accelerator.load_state(str(path))
+    accelerator.load_state(str(path), strict=not adapters_only)
     return json.loads((Path(path) / STATE_FILE).read_text(encoding="utf-8"))
 
 

@@ -101,6 +101,8 @@ def setup(cfg: TrainConfig, examples: list[Example], class_dir: Path | None) -> 
     from diffusers.training_utils import EMAModel
 
     acc = _accelerator(cfg)
+    if cfg.method == "lora":
+        checkpointing.keep_only_adapters(acc)
     set_seed(cfg.seed)  # LoRA's random A init
     comps = models.load_components(cfg.base_model)
     weight_dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(cfg.mixed_precision, torch.float32)
@@ -137,7 +139,7 @@ def _restore(run: Run) -> int:
     latest = checkpointing.latest_checkpoint(out) if cfg.resume else None
     if latest is None:
         return 0
-    state = checkpointing.load_checkpoint(run.accelerator, latest)
+    state = checkpointing.load_checkpoint(run.accelerator, latest, adapters_only=cfg.method == "lora")
     log.info("resumed from %s (step %d)", latest, state["step"])
     return int(state["step"])
 
