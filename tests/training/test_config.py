@@ -1,4 +1,5 @@
 """Bad input is refused by name, before any model is loaded."""
+import json
 import shutil
 from pathlib import Path
 
@@ -82,11 +83,19 @@ def test_empty_dataset_refused_before_loading(make_cfg, tmp_path, no_model_loadi
         train(make_cfg(dataset=str(tmp_path / "empty")))
 
 
-def test_unprepared_dataset_refused(make_cfg, tmp_path, no_model_loading):
-    raw = write_dataset(tmp_path / "raw")
+def test_raw_dataset_prepared_with_dataprep_before_loading(make_cfg, tmp_path, no_model_loading):
+    from training.dreambooth import preflight
+
+    raw = write_dataset(tmp_path / "raw", n=2, size=(420, 280))
     (raw / "img1.txt").unlink()
-    with pytest.raises(DatasetError, match="not prepared"):
-        train(make_cfg(dataset=str(raw)))
+    cfg = make_cfg(dataset=str(raw), resolution=256, bucket_step=64)
+    examples, _ = preflight(cfg)
+    assert [e.path.parent.name for e in examples] == ["images", "images"]
+    manifest = json.loads((Path(cfg.out) / "prepared-dataset" / "manifest.json").read_text())
+    assert [e.size for e in examples] == [tuple(r["bucket"]) for r in manifest["records"] if r["status"] == "kept"]
+    assert examples[0].prompt == "sks girl, red hair, pose 0"
+    with pytest.raises(DatasetError, match="not prepared and preparing it failed: resolution 32"):
+        train(make_cfg("small", dataset=str(raw)))
 
 
 def test_base_model_must_be_a_pipeline_folder(make_cfg, tmp_path, no_model_loading):

@@ -4,7 +4,6 @@ The batch plan is a pure function of (seed, epoch): batch i of the run is recomp
 so resuming needs only the step counter, and every batch holds pictures of one bucket (one shape).
 """
 import hashlib
-import importlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,13 +39,15 @@ def bucket_size(width: int, height: int, resolution: int, step: int) -> tuple[in
     return (max(step, round(width * scale / step) * step), max(step, round(height * scale / step) * step))
 
 
-def _manifest_buckets(folder: Path) -> dict[str, tuple[int, int]]:
-    """file name -> [w, h] from the datasets package's manifest.json (records with status 'kept')."""
+def _manifest_buckets(folder: Path, resolution: int) -> dict[str, tuple[int, int]]:
+    """file name -> (w, h) from training.dataprep's manifest.json (kept records), if prepared at `resolution`."""
     path = folder / "manifest.json"
     if not path.exists():
         return {}
-    records = json.loads(path.read_text(encoding="utf-8")).get("records", [])
-    return {Path(r["output"]).name: tuple(r["bucket"]) for r in records
+    document = json.loads(path.read_text(encoding="utf-8"))
+    if document.get("settings", {}).get("resolution", resolution) != resolution:
+        return {}  # prepared for another resolution: buckets are recomputed from the pictures
+    return {Path(r["output"]).name: tuple(r["bucket"]) for r in document.get("records", [])
             if r.get("status", "kept") == "kept" and r.get("output") and r.get("bucket")}
 
 
@@ -58,34 +59,39 @@ def _prompt(caption: str, instance_prompt: str) -> str:
     return caption if instance_prompt.lower() in caption.lower() else f"{instance_prompt}, {caption}"
 
 
-def _prepare_raw(folder: Path, uncaptioned: list[Path], resolution: int, instance_prompt: str) -> Path:
-    """Prepare a raw folder with the datasets package when it offers `prepare_dataset`, else refuse."""
+def prepare_raw(folder: Path, target: Path, resolution: int, instance_prompt: str) -> Path:
+    """Prepare a raw folder with training.dataprep (aspect buckets) into `target`, or refuse if it is absent."""
     try:
-        prepare = importlib.import_module("training.dataprep").prepare_dataset
-    except (ImportError, AttributeError):
-        names = ", ".join(p.name for p in uncaptioned[:3])
-        raise DatasetError(
-            f"dataset {folder} is not prepared ({len(uncaptioned)} pictures without a same-name .txt caption, "
-            f"e.g. {names}) and no dataset preparation is available; prepare it first"
-        ) from None
-    out = folder.with_name(folder.name + f"-prepared-{resolution}")
-    prepare(folder, out, resolution=resolution, instance_prompt=instance_prompt)
-    return out
+        from training.dataprep import ConfigError, Mode, PrepConfig, prepare
+    except ImportError:
+        raise DatasetError(f"dataset {folder} is not prepared (pictures without a same-name .txt caption and "
+                           "no manifest.json) and training.dataprep is not available; prepare it first") from None
+    try:
+        config = PrepConfig(resolution=resolution, mode=Mode.BUCKET, instance_prompt=instance_prompt)
+        return prepare(folder, target, config).target
+    except (ConfigError, ValueError) as exc:
+        raise DatasetError(f"dataset {folder} is not prepared and preparing it failed: {exc}") from None
+
+
+def images_dir(folder: Path) -> Path:
+    """A training.dataprep result keeps its pictures in images/ beside manifest.json."""
+    return folder / "images" if (folder / "images").is_dir() else folder
+
+
+def is_prepared(folder: Path) -> bool:
+    files = image_files(images_dir(folder))
+    return (folder / "manifest.json").exists() or all(p.with_suffix(".txt").exists() for p in files)
 
 
 def scan_dataset(folder: str | Path, instance_prompt: str, resolution: int, step: int) -> list[Example]:
-    """The training pictures of a prepared folder; raises DatasetError if empty or missing."""
+    """The training pictures of a prepared folder; raises DatasetError if it is missing or empty."""
     folder = Path(folder)
     if not folder.is_dir():
         raise DatasetError(f"dataset {folder} is not a folder")
-    files = image_files(folder)
+    files = image_files(images_dir(folder))
     if not files:
         raise DatasetError(f"dataset {folder} holds no pictures ({', '.join(IMAGE_SUFFIXES)})")
-    buckets = _manifest_buckets(folder)
-    uncaptioned = [p for p in files if not p.with_suffix(".txt").exists()]
-    if uncaptioned and not buckets:
-        return scan_dataset(_prepare_raw(folder, uncaptioned, resolution, instance_prompt), instance_prompt,
-                            resolution, step)
+    buckets = _manifest_buckets(folder, resolution)
     examples = []
     for path in files:
         caption_file = path.with_suffix(".txt")

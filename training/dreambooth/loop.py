@@ -16,7 +16,8 @@ import torch
 
 from . import checkpointing, class_images, lora, models, validation
 from .config import ConfigError, TrainConfig, check_resume_compatible, save_config
-from .data import BatchPlan, DatasetError, Example, image_files, scan_dataset
+from .data import (BatchPlan, DatasetError, Example, image_files, images_dir, is_prepared, prepare_raw,
+                   scan_dataset)
 from .encoding import LatentSource, TextSource
 from .metrics_log import MetricsLog
 from .model_card import write_card
@@ -40,12 +41,15 @@ class TrainResult:
 def preflight(cfg: TrainConfig) -> tuple[list[Example], Path | None]:
     """Every check that needs no model: dataset, class folder, base model folder, out folder, extras."""
     models.check_base_model(cfg.base_model)
-    examples = scan_dataset(cfg.dataset, cfg.instance_prompt, cfg.resolution, cfg.bucket_step)
+    dataset = Path(cfg.dataset)
+    if dataset.is_dir() and image_files(images_dir(dataset)) and not is_prepared(dataset):
+        dataset = prepare_raw(dataset, Path(cfg.out) / "prepared-dataset", cfg.resolution, cfg.instance_prompt)
+    examples = scan_dataset(dataset, cfg.instance_prompt, cfg.resolution, cfg.bucket_step)
     class_dir = None
     if cfg.with_prior_preservation:
         class_dir = Path(cfg.class_data_dir or class_images.default_class_dir(
             cfg.out, cfg.base_model, cfg.class_prompt, cfg.resolution))
-        class_images.check_class_dir(class_dir, Path(examples[0].path).parent, [e.path for e in examples])
+        class_images.check_class_dir(class_dir, Path(cfg.dataset), [e.path for e in examples])
     if cfg.use_8bit_adam and importlib.util.find_spec("bitsandbytes") is None:
         raise ConfigError("use_8bit_adam: bitsandbytes is not installed (pip install bitsandbytes), or turn it off")
     out = Path(cfg.out)
