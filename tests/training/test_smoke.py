@@ -72,3 +72,14 @@ def test_v_prediction_min_snr_noise_offset_ema(tiny_models, make_cfg):
         assert f.metadata()["ss_base_model_version"] == "sd_v2"
     lrs = [float(r.split(",")[6]) for r in (result.out / "metrics.csv").read_text().splitlines()[1:]]
     assert lrs[0] < lrs[1]  # warmup
+
+
+def test_bf16_gradient_checkpointing_text_encoder_stop_and_l2(make_cfg):
+    """Mixed precision (bf16 autocast on CPU), checkpointed activations, text encoder frozen after step 1."""
+    cfg = make_cfg(method="lora", mixed_precision="bf16", gradient_checkpointing=True, train_text_encoder=True,
+                   stop_text_encoder_after=1, l2_weight=0.01, max_steps=3, checkpoint_steps=1,
+                   checkpoints_total_limit=3)
+    out = train(cfg).out
+    assert float(open(out / "metrics.csv").read().splitlines()[-1].split(",")[5]) > 0  # l2 logged
+    te = [load_safetensors(out / f"checkpoint-{s}" / "model_1.safetensors") for s in (1, 2, 3)]
+    assert all(torch.equal(te[1][k], te[2][k]) for k in te[1])  # steps 2 and 3 leave the text encoder alone

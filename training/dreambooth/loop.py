@@ -152,8 +152,9 @@ def _grid(run: Run, comps, step: int) -> Path:
     acc, cfg = run.accelerator, run.cfg
     pipe = validation.build_pipeline(comps.vae, acc.unwrap_model(run.text_encoder), comps.tokenizer,
                                      acc.unwrap_model(run.unet), comps.sample_scheduler)
-    return validation.save_grid(pipe, Path(cfg.out), step, cfg.prompts_for_validation, cfg.seed,
-                                cfg.validation_inference_steps, cfg.resolution)
+    with acc.autocast():  # frozen weights are in the mixed-precision dtype
+        return validation.save_grid(pipe, Path(cfg.out), step, cfg.prompts_for_validation, cfg.seed,
+                                    cfg.validation_inference_steps, cfg.resolution)
 
 
 def _save(run: Run, step: int) -> Path:
