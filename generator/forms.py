@@ -37,9 +37,13 @@ class GenerateForm(forms.Form):
         self.fields["model"].widget.choices = [
             (m.name, f"{m.name} — {m.description[:60]}" if m.description else m.name) for m in models
         ]
+        # Each model starts at the size it was trained at, within the site's limits; the page's JS follows the pick.
+        self.model_sizes = {m.name: min(max(m.native_size, limits.min_side), limits.max_width) for m in models}
         default = default_model()
         if default is not None and not self.initial.get("model"):
             self.initial["model"] = default.name
+            self.initial.setdefault("width", self.model_sizes.get(default.name, 512))
+            self.initial.setdefault("height", self.model_sizes.get(default.name, 512))
         attrs = {
             "seed": {"min": -1, "max": 2**32 - 1},
             "steps": {"min": 1, "max": limits.max_steps},

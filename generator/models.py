@@ -29,6 +29,9 @@ class AIModel(models.Model):
     )
     lora_scale = models.FloatField(default=1.0, help_text="Scale applied to a LoRA model's weights.")
     architecture = models.CharField(max_length=16, blank=True, help_text="sd1, sd2, sd2-v or sdxl (detected).")
+    native_size = models.PositiveIntegerField(
+        default=512, help_text="Side the model was trained at (detected); the generate form starts there."
+    )
     description = models.TextField(blank=True)
     is_active = models.BooleanField(default=True, help_text="Listed in the users' model picker.")
     is_default = models.BooleanField(default=False)

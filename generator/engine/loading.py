@@ -55,6 +55,11 @@ class LoadedModel:
     lora_scale: float = 1.0
     lora_hash: str | None = None
 
+    @property
+    def native_size(self) -> int:
+        """Image side the model was trained at: UNet sample size × VAE downscale (SD1 512, SD2 768, SDXL 1024)."""
+        return int(self.pipeline.unet.config.sample_size * self.pipeline.vae_scale_factor)
+
 
 def short_hash(paths: list[Path]) -> str:
     """First 10 hex digits of the sha256 of the files' bytes, concatenated in the given order.

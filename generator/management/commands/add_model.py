@@ -53,13 +53,16 @@ class Command(BaseCommand):
                     parent=parent,
                     lora_scale=options["lora_scale"],
                     architecture=model.architecture,
+                    native_size=model.native_size,
                     **({"description": options["description"]} if options["description"] else {}),
                     **({"is_default": True} if options["default"] else {}),
                 ),
             )
         verb = "added" if created else "updated"
         default = ", default" if entry.is_default else ""
-        self.stdout.write(f"{verb} {entry.name}: {entry.kind}, {entry.architecture}, {entry.source}{default}")
+        self.stdout.write(
+            f"{verb} {entry.name}: {entry.kind}, {entry.architecture}, {entry.native_size}px, {entry.source}{default}"
+        )
 
     def _parent(self, AIModel, base_name):
         if not base_name:
