@@ -62,7 +62,11 @@ def preflight(cfg: TrainConfig) -> tuple[list[Example], Path | None]:
 
 def _accelerator(cfg: TrainConfig):
     from accelerate import Accelerator
+    from accelerate.state import AcceleratorState
 
+    # accelerate keeps its settings process-wide; a worker process training run after run (each with its
+    # own mixed_precision) needs them cleared. The process group (PartialState) is kept.
+    AcceleratorState._reset_state()
     tensorboard = importlib.util.find_spec("tensorboard") is not None
     try:
         # cpu=True without CUDA: under torchrun (or `accelerate launch --multi_gpu`) accelerate then picks
