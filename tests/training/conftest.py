@@ -10,11 +10,9 @@ from training.dreambooth import load_config
 
 
 @pytest.fixture(scope="session")
-def tiny_models(tmp_path_factory):
-    from generator.engine.tiny import save_tiny_model
-
-    root = tmp_path_factory.mktemp("tiny-models")
-    return {kind: str(save_tiny_model(kind, root / kind)) for kind in ("sd1", "sd2")}
+def tiny_models(tiny_sd1_path, tiny_sd2_path):
+    """The suite-wide tiny pipelines (tests/conftest.py); training only reads them."""
+    return {"sd1": str(tiny_sd1_path), "sd2": str(tiny_sd2_path)}
 
 
 @pytest.fixture(scope="session")
