@@ -94,12 +94,13 @@ def main() -> int:
     env.setdefault("SECRET_KEY", "demo-only-not-secret")
     env.setdefault("OMP_NUM_THREADS", "1")
     env.setdefault("HF_HUB_OFFLINE", "1")
-    env.setdefault("RETROPORTAL_CLIP_MODEL", f"local-dir:{MODELS / 'open_clip'}")
+    env.setdefault("RETROPORTAL_CLIP_MODEL", f"local-dir:{MODELS / 'clip'}")
     env.setdefault("RETROPORTAL_DEFAULT_MODEL", "tiny-sd1")
     if not port_free(PORT):
         say(f"Port {PORT} on {HOST} is taken; stop what runs there or set PORT=8001 make demo")
         return 2
     children: list[subprocess.Popen] = []
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # run the clean-up below on `kill` too, not only Ctrl-C
     try:
         choose_redis(env, children)
         prepare(env)
