@@ -3,6 +3,7 @@
 The job row is written to PostgreSQL *before* it is queued, so an accepted job is never only in Redis.
 """
 from dataclasses import dataclass
+from datetime import timedelta
 
 import logging
 
@@ -10,7 +11,7 @@ import django_rq
 import redis
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Sum
 from django.utils import timezone
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
@@ -86,12 +87,67 @@ def submit_generation(user, params: GenerationParams, model_name: str | None = N
             f"You already have {pending} unfinished jobs (the limit is {cap}); wait for one to finish or cancel one.",
             retry_after=30,
         )
+    _check_daily_quota(user, params.num_images)
+    _check_global_queue()
     _check_queue_reachable()
     with transaction.atomic():
         job = GenerationJob.objects.create(user=user, model=model, **params.as_dict())
         _remember_prompt(user, job)
     transaction.on_commit(lambda: enqueue(job))
     return job
+
+
+QUOTA_WINDOW = timedelta(hours=24)
+
+
+def _check_daily_quota(user, wanted: int) -> None:
+    """RETROPORTAL_DAILY_IMAGE_QUOTA images per user over a rolling 24 h (failed/cancelled jobs do not count).
+
+    Rolling rather than per calendar day, so Retry-After is exact: the time until the oldest counted job
+    leaves the window.
+    """
+    quota = settings.RETROPORTAL_DAILY_IMAGE_QUOTA
+    if not quota:
+        return
+    since = timezone.now() - QUOTA_WINDOW
+    counted = GenerationJob.objects.filter(
+        user=user, created_at__gte=since,
+        status__in=[GenerationJob.Status.QUEUED, GenerationJob.Status.RUNNING, GenerationJob.Status.DONE],
+    )
+    used = counted.aggregate(n=Sum("num_images"))["n"] or 0
+    if used + wanted <= quota:
+        return
+    oldest = counted.order_by("created_at").values_list("created_at", flat=True).first()
+    wait = int((oldest + QUOTA_WINDOW - timezone.now()).total_seconds()) + 1 if oldest else 3600
+    left = max(0, quota - used)
+    raise SubmissionRefused(
+        f"Daily quota reached: you have made {used} of your {quota} images in the last 24 hours"
+        + (f" and {wanted} more would exceed it ({left} left)" if left else "")
+        + f"; try again in {_human(wait)}.",
+        retry_after=max(1, wait),
+    )
+
+
+def _check_global_queue() -> None:
+    """RETROPORTAL_MAX_QUEUED_JOBS: a bound on queued jobs over all users, so the queue cannot grow without end."""
+    bound = settings.RETROPORTAL_MAX_QUEUED_JOBS
+    if not bound:
+        return
+    queued = GenerationJob.objects.filter(status=GenerationJob.Status.QUEUED).count()
+    if queued >= bound:
+        raise SubmissionRefused(
+            f"The site is busy: {queued} jobs are waiting for a worker (the limit is {bound}); "
+            "please try again in a minute.",
+            retry_after=60,
+        )
+
+
+def _human(seconds: int) -> str:
+    if seconds >= 3600:
+        return f"{seconds // 3600} h {seconds % 3600 // 60} min"
+    if seconds >= 60:
+        return f"{seconds // 60} min"
+    return f"{seconds} s"
 
 
 def _check_queue_reachable() -> None:
@@ -171,6 +227,7 @@ def queue_position(job: GenerationJob) -> int | None:
 def reconcile(job: GenerationJob) -> GenerationJob:
     """Bring a job whose RQ side has failed or vanished to a final state (never 'running' forever).
 
+    A queued job that Redis no longer knows (flushed or restarted without persistence) is queued again.
     A running job whose RQ job failed (worker killed: RQ moves abandoned jobs to the failed registry
     once the worker's heartbeat expires) or no longer exists in Redis is marked failed with the reason.
     """
@@ -184,8 +241,17 @@ def reconcile(job: GenerationJob) -> GenerationJob:
     except NoSuchJobError:
         rq_job, rq_status = None, None
     reason = None
+    if rq_status is None and job.status == GenerationJob.Status.QUEUED:
+        # Redis lost the queue (restart without persistence, FLUSHALL): the row holds every parameter, so
+        # the accepted job is queued again rather than failed. (A job that is queued in the DB but unknown
+        # to Redis has not started: the worker marks it running before it does anything.)
+        logger.warning("job %s was lost from the queue; queueing it again", job.pk)
+        enqueue(job)
+        job.refresh_from_db()
+        return job
     if rq_status is None:
-        reason = "The job was lost from the queue (Redis restarted or was flushed); please submit it again."
+        reason = ("The job was lost from the queue while it ran (Redis restarted or was flushed); "
+                  "please submit it again.")
     elif rq_status in (JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED) and job.status != "cancelled":
         reason = _failure_reason(rq_job)
     elif job.status == GenerationJob.Status.RUNNING and not _worker_alive(job):
@@ -207,6 +273,13 @@ def _requeue_if_never_queued(job: GenerationJob) -> GenerationJob:
     if job.status == GenerationJob.Status.QUEUED and age > ENQUEUE_GRACE_SECONDS:
         enqueue(job)
     return job
+
+
+def rq_job_exists(job: GenerationJob) -> bool:
+    """Whether Redis holds the job's RQ entry (False when it never got there or Redis lost it)."""
+    if not job.rq_job_id or settings.RETROPORTAL_RUN_JOBS_INLINE:
+        return False
+    return bool(django_rq.get_connection(QUEUE_NAME).exists(Job.key_for(job.rq_job_id)))
 
 
 def alive_key(job_id) -> str:

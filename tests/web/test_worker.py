@@ -126,9 +126,18 @@ def test_cancel_and_killed_worker(alice, alice_client, tiny_model, start_worker)
 
 
 def test_reconcile_jobs_command(alice, tiny_model, redis_clean, transactional_db, capsys):
-    job = submit(alice, "retro anime style, lost in redis")
+    queued = submit(alice, "retro anime style, lost in redis")
+    running = submit(alice, "retro anime style, running when redis was lost")
+    GenerationJob.objects.filter(pk=running.pk).update(status="running", worker_name="gone-worker")
     redis_clean.flushdb()  # Redis lost its queue (restart without persistence)
     call_command("reconcile_jobs")
     out = capsys.readouterr().out
-    assert f"{job.pk}: queued -> failed" in out and "changed 1" in out
-    assert job_status(job) == "failed" and "lost from the queue" in job.error
+    # The queued job's row holds every parameter: it is queued again, not failed.
+    assert f"{queued.pk}: queued -> re-queued" in out and f"{running.pk}: running -> failed" in out
+    assert "changed 2" in out
+    assert job_status(queued) == "queued" and queued.error == ""
+    assert django_rq.get_queue(services.QUEUE_NAME).job_ids == [f"gen-{queued.pk}"]
+    # A job that was running cannot be resumed half-way: failed, with the reason.
+    assert job_status(running) == "failed" and "lost from the queue while it ran" in running.error
+    call_command("reconcile_jobs")  # nothing left to do
+    assert "changed 0" in capsys.readouterr().out
