@@ -3,9 +3,10 @@ from django.contrib.auth import views as auth_views
 from django.urls import path
 
 from retroportal import views
+from retroportal.login_throttle import LoginView
 
 urlpatterns = [
     path("signup/", views.SignUpView.as_view(), name="signup"),
-    path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("login/", LoginView.as_view(), name="login"),  # with failed-attempt lockout
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),  # POST only (Django 5)
 ]

@@ -77,6 +77,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "retroportal.middleware.DatabaseUnavailableMiddleware",  # PostgreSQL down: 503 page, no traceback
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -111,8 +112,14 @@ DATABASES = {
     "default": dj_database_url.parse(
         os.environ.get("DATABASE_URL") or f"sqlite:///{BASE_DIR / 'var' / 'demo.sqlite3'}",
         conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 0),
+        # A persistent connection is checked before each request reuses it, so the site recovers by itself
+        # after PostgreSQL restarts (retroportal.middleware answers 503 while it is down).
+        conn_health_checks=True,
     )
 }
+if DATABASES["default"]["ENGINE"].endswith("postgresql"):
+    # Fail fast while PostgreSQL is down (a 503 page), instead of hanging a web worker.
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", env_int("DATABASE_CONNECT_TIMEOUT", 5))
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -169,6 +176,13 @@ RETROPORTAL_LIMITS = {
     "max_guidance": 30.0,
 }
 RETROPORTAL_MAX_QUEUED_JOBS_PER_USER = env_int("RETROPORTAL_MAX_QUEUED_JOBS_PER_USER", 5)
+# Back-pressure (0 switches one off): images per user over a rolling 24 h, and queued jobs over all users.
+RETROPORTAL_DAILY_IMAGE_QUOTA = env_int("RETROPORTAL_DAILY_IMAGE_QUOTA", 200)
+RETROPORTAL_MAX_QUEUED_JOBS = env_int("RETROPORTAL_MAX_QUEUED_JOBS", 500)
+# Sign-in throttling: this many failed attempts for one username from one IP address lock that pair out
+# for RETROPORTAL_LOGIN_LOCKOUT_SECONDS (counted in Django's cache: see CACHES).
+RETROPORTAL_LOGIN_MAX_FAILURES = env_int("RETROPORTAL_LOGIN_MAX_FAILURES", 5)
+RETROPORTAL_LOGIN_LOCKOUT_SECONDS = env_int("RETROPORTAL_LOGIN_LOCKOUT_SECONDS", 900)
 # Dataset uploads (training app): caps on one upload or zip, and threads used to prepare a dataset
 # (0: one per CPU core).
 RETROPORTAL_DATASET_LIMITS = {
@@ -206,7 +220,12 @@ SPECTACULAR_SETTINGS = {
 }
 
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
-DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 10 * 1024 * 1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 10 * 1024 * 1024)  # non-file body
+DATA_UPLOAD_MAX_NUMBER_FIELDS = 1000
+DATA_UPLOAD_MAX_NUMBER_FILES = env_int("DATA_UPLOAD_MAX_NUMBER_FILES", 2000)  # dataset uploads (admins)
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440  # larger files are streamed to a temporary file, not held in RAM
+# The total size of a dataset upload is bounded by RETROPORTAL_DATASET_MAX_BYTES (training.services); put a
+# body-size limit in front of gunicorn as well (nginx client_max_body_size) in production.
 
 # Production hardening (manage.py check --deploy is clean with DEBUG off).
 if not DEBUG:

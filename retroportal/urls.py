@@ -10,3 +10,5 @@ urlpatterns = [
     path("account/token/", token_settings, name="account-token"),
     path("", include("generator.urls")),
 ]
+
+handler500 = "retroportal.middleware.server_error"  # a 503 page when the cause is the database being down
