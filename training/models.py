@@ -129,3 +129,146 @@ class DatasetImage(models.Model):
 
     def __str__(self):
         return f"{self.dataset.name}/{self.output_name}"
+
+
+# ---------------------------------------------------------------------------------------------------------
+# DreamBooth training runs (a thin record over training.dreambooth; the 'training' queue runs them)
+
+# TrainConfig settings the run row supplies itself (paths) or the queue decides (resume): never in `config`.
+RUN_MANAGED_SETTINGS = ("base_model", "dataset", "out", "resume")
+
+
+class TrainingRun(models.Model):
+    """One DreamBooth fine-tuning run: its settings (`config`, validated by TrainConfig) and its live state.
+
+    The files live in MEDIA_ROOT/training_runs/<id>/ (what `training.dreambooth.train` writes: config.toml,
+    metrics.csv, loss.png, validation/, checkpoint-N/, the weights, README.md and train.log).
+    """
+
+    class Method(models.TextChoices):
+        LORA = "lora", "LoRA (small adapter on the base model)"
+        FULL = "full", "full UNet fine-tune"
+
+    class Status(models.TextChoices):
+        DRAFT = "draft"
+        QUEUED = "queued"
+        RUNNING = "running"
+        DONE = "done"
+        FAILED = "failed"
+        CANCELLED = "cancelled"
+        INTERRUPTED = "interrupted"
+
+    ACTIVE_STATES = (Status.QUEUED, Status.RUNNING)
+    STARTABLE_STATES = (Status.DRAFT,)
+    RESUMABLE_STATES = (Status.CANCELLED, Status.INTERRUPTED, Status.FAILED)
+
+    name = models.SlugField(max_length=100, unique=True, help_text="Short name; also the registered model's name.")
+    dataset = models.ForeignKey(Dataset, on_delete=models.PROTECT, related_name="training_runs")
+    base_model = models.ForeignKey("generator.AIModel", on_delete=models.PROTECT, related_name="training_runs")
+    method = models.CharField(max_length=8, choices=Method.choices, default=Method.LORA)
+    config = models.JSONField(
+        default=dict, blank=True,
+        help_text="Every other TrainConfig setting (training.dreambooth.config), validated by TrainConfig on save.",
+    )
+
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.DRAFT, db_index=True)
+    step = models.PositiveIntegerField(default=0)
+    max_steps = models.PositiveIntegerField(default=0)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    eta_seconds = models.FloatField(null=True, blank=True, help_text="Estimated seconds left (from this session's rate).")
+    last_losses = models.JSONField(default=dict, blank=True, help_text="The loss terms of the last step.")
+    error = models.TextField(blank=True)
+    out_dir = models.CharField(max_length=500, blank=True, help_text="MEDIA_ROOT/training_runs/<id>/")
+    cancel_requested = models.BooleanField(default=False)
+    resume_requested = models.BooleanField(default=False, help_text="The queued job continues from the last checkpoint.")
+    rq_job_id = models.CharField(max_length=100, blank=True)
+    worker_name = models.CharField(max_length=200, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True, help_text="Last progress written by the worker.")
+    result_model = models.ForeignKey(
+        "generator.AIModel", null=True, blank=True, on_delete=models.SET_NULL, related_name="produced_by_runs",
+        help_text="The model registered from this run (inactive until an admin activates it).",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return self.name
+
+    # -- settings ------------------------------------------------------------------------------------------
+    def settings_values(self) -> dict:
+        """TrainConfig values without the managed paths: `config` plus method (the row's column wins)."""
+        values = {k: v for k, v in (self.config or {}).items() if k not in RUN_MANAGED_SETTINGS}
+        values["method"] = self.method
+        if not str(values.get("instance_prompt") or "").strip() and self.dataset_id:
+            values["instance_prompt"] = self.dataset.instance_prompt
+        return values
+
+    def train_config(self, resume: bool = False):
+        """The TrainConfig this run trains with; raises training.dreambooth.ConfigError naming the setting."""
+        from training.dreambooth import load_config
+
+        values = self.settings_values()
+        values.update(
+            base_model=self.base_model.source if self.base_model_id else "",
+            dataset=str(self.dataset.prepared_dir) if self.dataset_id else "",
+            out=str(self.out_path) if self.pk else str(Path(settings.MEDIA_ROOT) / "training_runs" / "new"),
+            resume=resume,
+        )
+        return load_config(None, values)
+
+    def clean(self):
+        super().clean()
+        if not getattr(self, "_config_validated", False):  # the admin form validates field by field itself
+            self.validate_config(field=None)
+
+    def validate_config(self, field: str | None = "config"):
+        """The TrainConfig of this row, or ValidationError with TrainConfig's one-line message."""
+        from training.dreambooth import ConfigError
+
+        managed = sorted(k for k in (self.config or {}) if k in RUN_MANAGED_SETTINGS)
+        if managed:
+            message = f"{', '.join(managed)}: set by the run itself (the base model, dataset and output folder)"
+            raise ValidationError({field: message} if field else message)
+        try:
+            return self.train_config()
+        except ConfigError as exc:
+            raise ValidationError({field: str(exc)} if field else str(exc)) from None
+
+    def save(self, *args, **kwargs):
+        if kwargs.get("update_fields") is None:  # a full save: the settings must make a valid TrainConfig
+            cfg = self.validate_config()
+            if self.status in (self.Status.DRAFT,):
+                self.max_steps = cfg.max_steps
+        super().save(*args, **kwargs)
+        if not self.out_dir:
+            self.out_dir = str(Path(settings.MEDIA_ROOT) / "training_runs" / str(self.pk))
+            TrainingRun.objects.filter(pk=self.pk).update(out_dir=self.out_dir)
+
+    # -- files ---------------------------------------------------------------------------------------------
+    @property
+    def out_path(self) -> Path:
+        return Path(self.out_dir) if self.out_dir else Path(settings.MEDIA_ROOT) / "training_runs" / str(self.pk)
+
+    @property
+    def log_path(self) -> Path:
+        return self.out_path / "train.log"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in self.ACTIVE_STATES
+
+    @property
+    def progress_percent(self) -> int:
+        return int(100 * self.step / self.max_steps) if self.max_steps else 0
+
+
+def config_error_field(message: str) -> str:
+    """The setting a ConfigError names ('rank: expected >= 1' -> 'rank'); 'config' for unknown keys or none."""
+    head = message.split(":", 1)[0].strip()
+    if head.startswith("unknown setting"):
+        return "config"
+    return head if head.isidentifier() else "config"
