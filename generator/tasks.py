@@ -57,10 +57,13 @@ def one_line(exc: BaseException) -> str:
 
 
 class JobHeartbeat:
-    """Keep services.alive_key(job) in Redis while this process works on the job."""
+    """Keep services.alive_key(job) in Redis while this process works on the job.
 
-    def __init__(self, job_id):
-        self.key = services.alive_key(job_id)
+    `key` names another key (training runs use it: training.runs.alive_key); heartbeat_alive() checks it.
+    """
+
+    def __init__(self, job_id, key: str | None = None):
+        self.key = key or services.alive_key(job_id)
         self.ttl = max(2, int(settings.RETROPORTAL_JOB_HEARTBEAT_TTL))
         self.stop = threading.Event()
         self.thread = None
@@ -93,6 +96,20 @@ class JobHeartbeat:
             except Exception:
                 pass
         return False
+
+
+def heartbeat_alive(key: str, worker_name: str = "") -> bool:
+    """False once the process holding a JobHeartbeat on `key` is gone (its key expired) or its worker is
+    no longer registered in Redis; the same test services.reconcile applies to generation jobs."""
+    import django_rq
+    from rq.worker import Worker
+
+    conn = django_rq.get_connection(services.QUEUE_NAME)
+    if not conn.exists(key):
+        return False
+    if worker_name and worker_name != "inline":
+        return bool(conn.exists(Worker.redis_worker_namespace_prefix + worker_name))
+    return True
 
 
 def _load_model(job: GenerationJob):

@@ -4,6 +4,7 @@ Order matters: the prepared folder is swapped in first, and only then is the row
 dataset that says 'ready' always has its complete prepared folder on disk.
 """
 import time
+from pathlib import Path
 
 from django.conf import settings
 from django.db import transaction
@@ -92,3 +93,185 @@ def _image_rows(dataset: Dataset, result: PrepResult) -> list[DatasetImage]:
         )
         for r in result.kept
     ]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# DreamBooth training runs: training.runs queues run_training_job(run_id) on the 'training' queue.
+
+RUN_PROGRESS_INTERVAL_S = 1.0  # step/ETA/losses written to the row at most once a second (and the last step)
+RUN_CANCEL_POLL_S = 0.5
+RUN_LOG_LOGGERS = ("training", "accelerate")
+
+
+def run_training_job(run_id: int) -> str:
+    """RQ entry point: train (or resume) TrainingRun `run_id`; returns its final status.
+
+    Never raises for a run-level failure (the row says failed, with the one-line reason); a worker
+    killed mid-run leaves the row 'running' with an expired heartbeat, which training.runs.reconcile
+    turns into 'interrupted' (resumable).
+    """
+    from django.db import close_old_connections, connection
+    from rq import get_current_job
+
+    from generator.tasks import JobHeartbeat
+    from training import runs
+    from training.models import TrainingRun
+
+    if not connection.in_atomic_block:
+        close_old_connections()
+    rq_job = get_current_job()
+    run = TrainingRun.objects.select_related("base_model", "dataset").filter(pk=run_id).first()
+    if run is None:
+        return "missing"
+    worker_name = (rq_job.worker_name if rq_job is not None else "") or "inline"
+    with JobHeartbeat(run.pk, key=runs.alive_key(run.pk)):
+        mine = {"rq_job_id": rq_job.id} if rq_job is not None else {}
+        claimed = TrainingRun.objects.filter(pk=run.pk, status=TrainingRun.Status.QUEUED, **mine).update(
+            status=TrainingRun.Status.RUNNING, worker_name=worker_name[:200], started_at=timezone.now(),
+            heartbeat_at=timezone.now(), finished_at=None, eta_seconds=None, error="",
+        )
+        if not claimed:  # cancelled while queued, or an older job of a run queued again
+            run.refresh_from_db()
+            return run.status
+        run.refresh_from_db()
+        return _RunExecutor(run).execute()
+
+
+class _RunExecutor:
+    def __init__(self, run):
+        self.run = run
+        self.last_write = 0.0
+        self.last_cancel_check = 0.0
+        self.cancel = False
+        self.t0 = time.monotonic()
+        self.first_step = None
+
+    def _update(self, **fields) -> None:
+        from training.models import TrainingRun
+
+        TrainingRun.objects.filter(pk=self.run.pk).update(updated_at=timezone.now(), **fields)
+
+    def execute(self) -> str:
+        import logging
+
+        from generator.tasks import one_line
+        from training.dreambooth import ConfigError, DatasetError, TrainingError, train
+        from training.models import TrainingRun
+
+        Status = TrainingRun.Status
+        run = self.run
+        run.out_path.mkdir(parents=True, exist_ok=True)
+        handler = logging.FileHandler(run.log_path, encoding="utf-8")
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%Y-%m-%d %H:%M:%S"))
+        loggers = [logging.getLogger(name) for name in RUN_LOG_LOGGERS]
+        levels = [lg.level for lg in loggers]
+        for lg in loggers:
+            lg.addHandler(handler)
+            lg.setLevel(logging.INFO)
+        self.log = logging.getLogger("training.runs")
+        try:
+            cfg = run.train_config(resume=run.resume_requested)
+            self._update(max_steps=cfg.max_steps)
+            self.run.max_steps = cfg.max_steps
+            self.log.info("%s run %s: %s on %s, dataset %s, %d steps -> %s",
+                          "resuming" if cfg.resume else "starting", run.name, cfg.method, run.base_model.name,
+                          run.dataset.name, cfg.max_steps, cfg.out)
+            result = train(cfg, on_progress=self.on_progress, should_cancel=self.should_cancel)
+        except (ConfigError, DatasetError, TrainingError) as exc:
+            return self._failed(str(exc))
+        except Exception as exc:
+            self.log.exception("run %s failed", run.name)
+            return self._failed(one_line(exc))
+        except BaseException as exc:  # a warm-shutdown SystemExit: resumable from the last checkpoint
+            self._update(status=Status.INTERRUPTED, finished_at=timezone.now(), eta_seconds=None,
+                         error=f"The worker stopped ({type(exc).__name__}); resume the run to continue.")
+            raise
+        finally:
+            for lg, level in zip(loggers, levels):
+                lg.removeHandler(handler)
+                lg.setLevel(level)
+            handler.close()
+        if result.cancelled:
+            self._update(status=Status.CANCELLED, step=result.step, cancel_requested=False,
+                         finished_at=timezone.now(), eta_seconds=None)
+            self._append_log(f"cancelled at step {result.step}/{cfg.max_steps} (checkpoint saved; resumable)")
+            return Status.CANCELLED
+        try:
+            model = register_result(run, cfg, result)
+        except Exception as exc:
+            return self._failed(f"training finished but the model could not be registered: {one_line(exc)}")
+        self._update(status=Status.DONE, step=result.step, finished_at=timezone.now(), eta_seconds=0,
+                     last_losses=_floats(result.logs), result_model=model, error="")
+        self._append_log(f"done: step {result.step}/{cfg.max_steps}; registered model {model.name} (inactive)")
+        return Status.DONE
+
+    def _failed(self, message: str) -> str:
+        from training.models import TrainingRun
+
+        message = " ".join(message.split())[:1000]
+        self._update(status=TrainingRun.Status.FAILED, error=message, finished_at=timezone.now(), eta_seconds=None)
+        self._append_log(f"failed: {message}")
+        return TrainingRun.Status.FAILED
+
+    def _append_log(self, line: str) -> None:
+        try:
+            with open(self.run.log_path, "a", encoding="utf-8") as fh:
+                fh.write(f"{timezone.now():%Y-%m-%d %H:%M:%S} {line}\n")
+        except OSError:
+            pass
+
+    def on_progress(self, step: int, total: int, logs: dict) -> None:
+        now = time.monotonic()
+        if self.first_step is None:
+            self.first_step, self.t0 = step, now - float(logs.get("seconds", 0.0))
+        if step != total and now - self.last_write < RUN_PROGRESS_INTERVAL_S:
+            return
+        self.last_write = now
+        done_here = step - self.first_step + 1
+        eta = (now - self.t0) / done_here * (total - step) if done_here > 0 else None
+        losses = _floats(logs)
+        self._update(step=step, max_steps=total, eta_seconds=eta, last_losses=losses, heartbeat_at=timezone.now())
+        self.log.info("step %d/%d loss %.4f", step, total, losses.get("loss", float("nan")))
+
+    def should_cancel(self) -> bool:
+        from training.models import TrainingRun
+
+        now = time.monotonic()
+        if not self.cancel and now - self.last_cancel_check >= RUN_CANCEL_POLL_S:
+            self.last_cancel_check = now
+            self.cancel = TrainingRun.objects.filter(pk=self.run.pk, cancel_requested=True).exists()
+        return self.cancel
+
+
+def _floats(logs: dict) -> dict:
+    out = {}
+    for key, value in (logs or {}).items():
+        try:
+            out[key] = float(value)
+        except (TypeError, ValueError):
+            continue
+    return out
+
+
+def register_result(run, cfg, result):
+    """Register the trained weights as an inactive AIModel (LoRA file on the base, or a diffusers folder)."""
+    from generator.models import AIModel
+
+    base = run.base_model
+    out = run.out_path
+    if cfg.method == "lora":
+        kind, source = AIModel.Kind.LORA, out / "pytorch_lora_weights.safetensors"
+    else:
+        kind, source = AIModel.Kind.FINETUNED, out
+    if not Path(source).exists():
+        raise FileNotFoundError(f"{source} was not written")
+    name, n = run.name, 1
+    while AIModel.objects.filter(name=name).exists():
+        n += 1
+        name = f"{run.name}-{n}"
+    return AIModel.objects.create(
+        name=name[:100], source=str(source), kind=kind, parent=base, lora_scale=1.0,
+        architecture=base.architecture, native_size=base.native_size, is_active=False,
+        description=f"DreamBooth {cfg.method} of {base.name} on dataset {run.dataset.name}, {result.step} steps "
+                    f"(training run {run.name})",
+    )
