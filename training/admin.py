@@ -178,3 +178,368 @@ class DatasetAdmin(admin.ModelAdmin):
         response["X-Content-Type-Options"] = "nosniff"
         response["Cache-Control"] = "private, max-age=60"
         return response
+
+
+# ---------------------------------------------------------------------------------------------------------
+# DreamBooth training runs
+
+import csv  # noqa: E402
+import tomllib  # noqa: E402
+
+from django.http import JsonResponse  # noqa: E402
+from django.shortcuts import redirect  # noqa: E402
+
+from generator.models import AIModel  # noqa: E402
+from training import runs  # noqa: E402
+from training.models import TrainingRun, config_error_field  # noqa: E402
+
+RUN_SERVED_SUFFIXES = {**SERVED_SUFFIXES, ".csv": "text/csv; charset=utf-8", ".log": "text/plain; charset=utf-8",
+                       ".md": "text/plain; charset=utf-8", ".toml": "text/plain; charset=utf-8"}
+LOG_TAIL_LINES = 40
+PLOT_POINTS = 400
+
+
+def _defaults() -> dict:
+    import dataclasses
+
+    from training.dreambooth.config import FIELDS
+
+    return {n: f.default for n, f in FIELDS.items()
+            if f.default is not dataclasses.MISSING}
+
+
+class TrainingRunForm(forms.ModelForm):
+    """The common TrainConfig settings as fields, the rest as TOML; TrainConfig's messages land on the field."""
+
+    instance_prompt = forms.CharField(required=False, max_length=300,
+                                      help_text="Blank: the dataset's instance prompt.")
+    rank = forms.IntegerField(required=False, help_text="LoRA rank (ignored for a full fine-tune).")
+    resolution = forms.IntegerField(required=False, help_text="Training side in pixels (multiple of 8).")
+    max_steps = forms.IntegerField(required=False)
+    learning_rate = forms.FloatField(required=False)
+    batch_size = forms.IntegerField(required=False)
+    gradient_accumulation_steps = forms.IntegerField(required=False)
+    checkpoint_steps = forms.IntegerField(required=False, help_text="0: only when cancelled and at the end.")
+    validation_steps = forms.IntegerField(required=False, help_text="0: only the final validation grid.")
+    seed = forms.IntegerField(required=False)
+    train_text_encoder = forms.BooleanField(
+        required=False, help_text="LoRA on the text encoder too. Note: such a LoRA cannot be loaded for generation "
+                                  "here yet (peft 0.21 + transformers 5); leave it off for models users will pick.")
+    with_prior_preservation = forms.BooleanField(required=False)
+    class_prompt = forms.CharField(required=False, max_length=300, help_text="Blank: the dataset's class prompt.")
+    num_class_images = forms.IntegerField(required=False)
+    prior_loss_weight = forms.FloatField(required=False)
+    l2sp_weight = forms.FloatField(required=False, help_text="Pull toward the pretrained weights (L2-SP).")
+    l2_weight = forms.FloatField(required=False, help_text="Plain L2 toward zero (for comparison).")
+    extra_settings = forms.CharField(
+        required=False, widget=forms.Textarea(attrs={"rows": 6, "cols": 60, "style": "font-family: monospace"}),
+        label="Extra settings (TOML)",
+        help_text="Any other TrainConfig setting, e.g. <code>lr_scheduler = \"cosine\"</code>, "
+                  "<code>validation_prompts = [\"sks girl, red hat\"]</code>, <code>mixed_precision = \"bf16\"</code>.",
+    )
+
+    CONFIG_FIELDS = ("instance_prompt", "rank", "resolution", "max_steps", "learning_rate", "batch_size",
+                     "gradient_accumulation_steps", "checkpoint_steps", "validation_steps", "seed",
+                     "train_text_encoder", "with_prior_preservation", "class_prompt", "num_class_images",
+                     "prior_loss_weight", "l2sp_weight", "l2_weight")
+
+    class Meta:
+        model = TrainingRun
+        fields = ["name", "dataset", "base_model", "method"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if "dataset" in self.fields:
+            self.fields["dataset"].queryset = Dataset.objects.filter(status=Dataset.Status.READY)
+            self.fields["dataset"].help_text = "A prepared (ready) dataset."
+        if "base_model" in self.fields:
+            self.fields["base_model"].queryset = AIModel.objects.exclude(kind=AIModel.Kind.LORA)
+            self.fields["base_model"].help_text = "A local diffusers folder (SD 1.x / 2.x)."
+        defaults, config = _defaults(), dict(self.instance.config or {})
+        for name in self.CONFIG_FIELDS:
+            value = config.pop(name, defaults.get(name))
+            self.fields[name].initial = value if value != "" or name not in ("instance_prompt", "class_prompt") else ""
+        if config:
+            import tomli_w
+
+            self.fields["extra_settings"].initial = tomli_w.dumps(config)
+        if self.instance.pk and self.instance.is_active:
+            for field in self.fields.values():
+                field.disabled = True
+
+    def clean(self):
+        cleaned = super().clean()
+        config = {}
+        for name in self.CONFIG_FIELDS:
+            value = cleaned.get(name)
+            if name in self.errors or value is None or value == "":
+                continue
+            config[name] = value
+        if config.get("with_prior_preservation") and not config.get("class_prompt") and cleaned.get("dataset"):
+            if cleaned["dataset"].class_prompt:
+                config["class_prompt"] = cleaned["dataset"].class_prompt
+        extra = self._extra(cleaned.get("extra_settings") or "")
+        if extra is None:
+            return cleaned
+        for key in extra:
+            if key in self.CONFIG_FIELDS or key == "method":
+                self.add_error("extra_settings", f"{key}: set it with its own field above, not here")
+                return cleaned
+        config.update(extra)
+        if self.errors or not cleaned.get("dataset") or not cleaned.get("base_model"):
+            return cleaned
+        self.instance.config = config
+        self.instance.method = cleaned.get("method") or self.instance.method
+        self.instance.dataset, self.instance.base_model = cleaned["dataset"], cleaned["base_model"]
+        self.instance._config_validated = True
+        try:
+            self.instance.validate_config()
+        except forms.ValidationError as exc:
+            message = exc.message_dict["config"][0]
+            field = config_error_field(message)
+            if field in self.CONFIG_FIELDS or field in ("method", "dataset", "base_model"):
+                self.add_error(field, message)
+            elif field in extra or field == "config":
+                self.add_error("extra_settings", message)
+            else:
+                self.add_error(None, message)
+        return cleaned
+
+    def _extra(self, text: str) -> dict | None:
+        try:
+            return tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            self.add_error("extra_settings", f"not valid TOML: {exc}")
+            return None
+
+
+@admin.register(TrainingRun)
+class TrainingRunAdmin(admin.ModelAdmin):
+    form = TrainingRunForm
+    list_display = ["name", "status", "progress", "eta", "dataset", "base_model", "method", "result", "updated_at"]
+    list_filter = ["status", "method"]
+    search_fields = ["name"]
+    actions = ["start_runs", "cancel_runs", "resume_runs", "delete_outputs", "activate_results"]
+    readonly_fields = ["live", "result_model", "error", "out_dir", "created_at", "updated_at", "started_at",
+                       "finished_at"]
+    fieldsets = [
+        (None, {"fields": ["name", "dataset", "base_model", "method", "instance_prompt"]}),
+        ("Progress", {"fields": ["live"]}),
+        ("Training", {"fields": ["rank", "resolution", "max_steps", "learning_rate", "batch_size",
+                                 "gradient_accumulation_steps", "checkpoint_steps", "validation_steps", "seed",
+                                 "train_text_encoder"]}),
+        ("Prior preservation and regularization", {"fields": ["with_prior_preservation", "class_prompt",
+                                                              "num_class_images", "prior_loss_weight",
+                                                              "l2sp_weight", "l2_weight"]}),
+        ("Extra settings", {"fields": ["extra_settings"]}),
+        ("Record", {"classes": ["collapse"], "fields": ["result_model", "error", "out_dir", "created_at",
+                                                        "updated_at", "started_at", "finished_at"]}),
+    ]
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.readonly_fields + (["name"] if obj else [])
+
+    def get_fieldsets(self, request, obj=None):
+        if obj is None:  # nothing to show before the run exists
+            return [fs for fs in self.fieldsets if fs[0] not in ("Progress", "Record")]
+        return self.fieldsets
+
+    @admin.display(description="progress")
+    def progress(self, run: TrainingRun) -> str:
+        return f"{run.step}/{run.max_steps} ({run.progress_percent}%)" if run.max_steps else "—"
+
+    @admin.display(description="ETA")
+    def eta(self, run: TrainingRun) -> str:
+        return _eta_text(run)
+
+    @admin.display(description="model")
+    def result(self, run: TrainingRun) -> str:
+        if run.result_model is None:
+            return "—"
+        return f"{run.result_model.name} ({'active' if run.result_model.is_active else 'inactive'})"
+
+    @admin.display(description="live status")
+    def live(self, run: TrainingRun):
+        if run.pk is None:
+            return "—"
+        return render_to_string("training/run_live.html", {
+            "run": run, "status_url": reverse("admin:training_trainingrun_status", args=[run.pk]),
+            "buttons": [(a, label, reverse("admin:training_trainingrun_do", args=[run.pk, a])) for a, label in (
+                ("start", "Start"), ("cancel", "Cancel"), ("resume", "Resume"), ("activate", "Activate result"),
+                ("delete_outputs", "Delete outputs"))],
+            "data": _status_data(run),
+        })
+
+    # -- actions -------------------------------------------------------------------------------------------
+    def _each(self, request, queryset, verb: str, fn) -> None:
+        for run in queryset:
+            try:
+                result = fn(run)
+            except runs.RunRefused as exc:
+                self.message_user(request, str(exc), messages.WARNING)
+            except forms.ValidationError as exc:
+                self.message_user(request, f"{run.name}: {'; '.join(exc.messages)}", messages.ERROR)
+            else:
+                if result is False:
+                    self.message_user(request, f"{run.name} is {run.status}: nothing to {verb}.", messages.WARNING)
+                else:
+                    self.message_user(request, f"{run.name}: {verb} — now {run.status}.")
+
+    @admin.action(description="Start selected runs (queue them on the 'training' queue)")
+    def start_runs(self, request, queryset):
+        self._each(request, queryset, "start", runs.start)
+
+    @admin.action(description="Cancel selected runs (a running one saves a checkpoint and stops)")
+    def cancel_runs(self, request, queryset):
+        self._each(request, queryset, "cancel", runs.cancel)
+
+    @admin.action(description="Resume selected runs from their last checkpoint")
+    def resume_runs(self, request, queryset):
+        self._each(request, queryset, "resume", runs.resume)
+
+    @admin.action(description="Delete the output files of selected runs (back to draft)")
+    def delete_outputs(self, request, queryset):
+        self._each(request, queryset, "delete outputs", runs.delete_outputs)
+
+    @admin.action(description="Activate the registered model of selected runs (users can pick it)")
+    def activate_results(self, request, queryset):
+        self._each(request, queryset, "activate result", runs.activate_result)
+
+    ACTIONS = {"start": start_runs, "cancel": cancel_runs, "resume": resume_runs, "delete_outputs": delete_outputs,
+               "activate": activate_results}
+
+    # -- views ---------------------------------------------------------------------------------------------
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        run = self.get_object(request, object_id)
+        if run is not None:
+            runs.reconcile(run)
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def delete_model(self, request, obj):
+        out = obj.out_path
+        super().delete_model(request, obj)
+        _remove_run_folder(out)
+
+    def delete_queryset(self, request, queryset):
+        outs = [run.out_path for run in queryset]
+        super().delete_queryset(request, queryset)
+        for out in outs:
+            _remove_run_folder(out)
+
+    def get_urls(self):
+        wrap = self.admin_site.admin_view
+        return [
+            path("<int:pk>/status.json", wrap(self.status_view), name="training_trainingrun_status"),
+            path("<int:pk>/do/<str:action>/", wrap(self.do_view), name="training_trainingrun_do"),
+            path("<int:pk>/file/<path:rel>", wrap(self.run_file_view), name="training_trainingrun_file"),
+        ] + super().get_urls()
+
+    def _run_or_404(self, request, pk, change=False) -> TrainingRun:
+        run = TrainingRun.objects.select_related("result_model", "dataset", "base_model").filter(pk=pk).first()
+        allowed = run is not None and (self.has_change_permission(request, run) if change
+                                       else self.has_view_permission(request, run))
+        if not allowed:
+            raise Http404("no such training run")
+        return run
+
+    def status_view(self, request, pk: int):
+        """JSON for the change page's poll: status, step k/N, ETA, losses, files, log tail."""
+        run = runs.reconcile(self._run_or_404(request, pk))
+        response = JsonResponse(_status_data(run))
+        response["Cache-Control"] = "no-store"
+        return response
+
+    def do_view(self, request, pk: int, action: str):
+        """The change page's buttons: run one admin action on this run (POST only)."""
+        run = self._run_or_404(request, pk, change=True)
+        if request.method != "POST" or action not in self.ACTIONS:
+            raise Http404("no such action")
+        self.ACTIONS[action](self, request, TrainingRun.objects.filter(pk=run.pk))
+        return redirect(reverse("admin:training_trainingrun_change", args=[run.pk]))
+
+    def run_file_view(self, request, pk: int, rel: str):
+        """A file of the run's folder (loss.png, validation grids, metrics.csv, train.log, README.md)."""
+        run = self._run_or_404(request, pk)
+        out = run.out_path.resolve()
+        target = (out / rel).resolve()
+        suffix = target.suffix.lower()
+        if not target.is_relative_to(out) or not target.is_file() or suffix not in RUN_SERVED_SUFFIXES:
+            raise Http404("no such file")
+        response = FileResponse(open(target, "rb"), content_type=RUN_SERVED_SUFFIXES[suffix])
+        response["X-Content-Type-Options"] = "nosniff"
+        response["Cache-Control"] = "private, no-cache"
+        return response
+
+
+def _remove_run_folder(out) -> None:
+    from django.conf import settings as django_settings
+    from pathlib import Path
+
+    root = (Path(django_settings.MEDIA_ROOT) / "training_runs").resolve()
+    out = Path(out).resolve()
+    if out.is_relative_to(root) and out != root:
+        shutil.rmtree(out, ignore_errors=True)
+
+
+def _eta_text(run: TrainingRun) -> str:
+    if run.status != TrainingRun.Status.RUNNING or run.eta_seconds is None:
+        return "—"
+    seconds = int(round(run.eta_seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes, seconds = divmod(rest, 60)
+    return f"{hours}h {minutes:02d}m" if hours else (f"{minutes}m {seconds:02d}s" if minutes else f"{seconds}s")
+
+
+def _losses(run: TrainingRun) -> list[list[float]]:
+    """[[step, loss], ...] from metrics.csv, thinned to at most PLOT_POINTS points (the last one kept)."""
+    path = run.out_path / "metrics.csv"
+    try:
+        with open(path, newline="", encoding="utf-8") as fh:
+            rows = [[int(r["step"]), float(r["loss"])] for r in csv.DictReader(fh) if r.get("step") and r.get("loss")]
+    except (OSError, ValueError, KeyError):
+        return []
+    if len(rows) > PLOT_POINTS:
+        stride = -(-len(rows) // PLOT_POINTS)
+        rows = rows[::stride] + ([rows[-1]] if (len(rows) - 1) % stride else [])
+    return rows
+
+
+def _log_tail(run: TrainingRun) -> str:
+    try:
+        with open(run.log_path, "rb") as fh:
+            fh.seek(0, 2)
+            size = fh.tell()
+            fh.seek(max(0, size - 16384))
+            text = fh.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
+    return "\n".join(text.splitlines()[-LOG_TAIL_LINES:])
+
+
+def _status_data(run: TrainingRun) -> dict:
+    def url(rel: str) -> str:
+        return reverse("admin:training_trainingrun_file", args=[run.pk, rel])
+
+    out = run.out_path
+    version = int(run.updated_at.timestamp()) if run.updated_at else 0
+    grids = sorted((out / "validation").glob("step-*.png")) if (out / "validation").is_dir() else []
+    S = TrainingRun.Status
+    return {
+        "id": run.pk, "name": run.name, "status": run.status, "step": run.step, "max_steps": run.max_steps,
+        "percent": run.progress_percent, "eta": _eta_text(run), "eta_seconds": run.eta_seconds,
+        "losses": {k: v for k, v in (run.last_losses or {}).items()}, "error": run.error,
+        "cancel_requested": run.cancel_requested, "loss_points": _losses(run),
+        "loss_png": url("loss.png") + f"?v={version}" if (out / "loss.png").is_file() else "",
+        "grids": [{"name": g.stem, "url": url(f"validation/{g.name}")} for g in grids[-6:]],
+        "log_tail": _log_tail(run),
+        "result_model": ({"name": run.result_model.name, "is_active": run.result_model.is_active}
+                         if run.result_model_id and run.result_model else None),
+        "actions": {
+            "start": run.status in TrainingRun.STARTABLE_STATES,
+            "cancel": run.status in TrainingRun.ACTIVE_STATES and not run.cancel_requested,
+            "resume": run.status in TrainingRun.RESUMABLE_STATES,
+            "delete_outputs": run.status not in TrainingRun.ACTIVE_STATES and run.status != S.DRAFT,
+            "activate": run.status == S.DONE and bool(run.result_model_id) and not (
+                run.result_model and run.result_model.is_active),
+        },
+    }
