@@ -65,3 +65,20 @@ def server_error(request, *args, **kwargs):
         _close_broken_connections()
         return unavailable_response(request)
     return defaults.server_error(request, *args, **kwargs)
+
+
+class RejectNulBytesMiddleware:
+    """A NUL byte in the path is never a real file or object: 404 before any view turns it into a path.
+
+    (os.path functions raise ValueError on it, which would otherwise be a 500 in file-serving views.)
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if "\x00" in request.path_info or "%00" in request.META.get("QUERY_STRING", ""):
+            from django.http import HttpResponseNotFound
+
+            return HttpResponseNotFound("Not found.")
+        return self.get_response(request)

@@ -78,6 +78,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "retroportal.middleware.DatabaseUnavailableMiddleware",  # PostgreSQL down: 503 page, no traceback
+    "retroportal.middleware.RejectNulBytesMiddleware",  # a NUL in a path is a 404, not a 500 in a file view
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
