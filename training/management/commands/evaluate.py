@@ -1,0 +1,109 @@
+"""manage.py evaluate: score a model / LoRA / checkpoint on a prompt suite (thin shell over training.evaluation).
+
+Writes OUT/images/*.png, OUT/metrics.json and OUT/report.html (self-contained). With --compare DIR …
+it also writes OUT/comparison.html against earlier evaluation folders (checkpoints, in training order,
+with the recommended one). With a path for --model it needs no database. Bad input fails with one
+line before any model loads.
+"""
+import sys
+from pathlib import Path
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+DEFAULT_DINO = "facebook/dino-vits16"
+
+
+class Command(BaseCommand):
+    help = "Evaluate a model on a prompt suite: CLIP-T, CLIP-I, DINO, diversity, memorization, KID/FID; metrics.json + report.html."
+    requires_system_checks = []  # a path needs no database
+
+    def add_arguments(self, parser):
+        parser.add_argument("--model", required=True, help="folder, .safetensors file, hub id or registry name")
+        parser.add_argument("--lora", help="LoRA .safetensors (e.g. a run's pytorch_lora_weights.safetensors)")
+        parser.add_argument("--lora-scale", type=float, default=1.0)
+        parser.add_argument("--references", required=True, help="folder of the training/reference pictures (or a prepared dataset folder)")
+        parser.add_argument("--prompts", help="suite file (.yaml/.json); default: training/evaluation/suites/retro_default.yaml")
+        parser.add_argument("--prompt-keys", help="comma-separated concept keys to keep (default: all)")
+        parser.add_argument("--languages", help="comma-separated languages to keep, e.g. en,id (default: all)")
+        parser.add_argument("--images-per-prompt", type=int, default=4)
+        parser.add_argument("--steps", type=int, default=30)
+        parser.add_argument("--width", type=int, default=512)
+        parser.add_argument("--height", type=int, default=512)
+        parser.add_argument("--seed", type=int, default=1234, help="image j of every prompt uses seed + j")
+        parser.add_argument("--guidance-scale", type=float, default=7.0)
+        parser.add_argument("--scheduler", default="dpmpp_2m")
+        parser.add_argument("--negative-prompt", default="")
+        parser.add_argument("--clip-model", help="open_clip spec (ARCH/PRETRAINED, hf-hub:…, local-dir:…); default RETROPORTAL_CLIP_MODEL")
+        parser.add_argument("--dino-model", default=DEFAULT_DINO, help=f"hub id or local folder of a DINO ViT (default {DEFAULT_DINO}); 'none' skips DINO")
+        parser.add_argument("--near-copy-threshold", type=float, default=None, help="max-similarity at or above which a picture is a near copy (default 0.9)")
+        parser.add_argument("--name", help="display name in the report (default: model name + LoRA)")
+        parser.add_argument("--compare", nargs="+", metavar="DIR", help="earlier evaluation folders to compare with (writes comparison.html)")
+        parser.add_argument("--out", required=True, help="output folder")
+        parser.add_argument("--allow-pickle", action="store_true")
+
+    def handle(self, *args, **o):
+        from generator.engine.loading import ModelLoadError
+        from generator.engine.params import ParamError
+        from training.evaluation import metrics
+        from training.evaluation.encoders import EncoderUnavailable
+        from training.evaluation.evaluate import EvaluationError, EvaluationResult, evaluate
+        from training.evaluation.prompt_suite import SuiteError, load_suite
+        from training.evaluation.report import render_comparison, render_report, write_report
+
+        out = Path(o["out"])
+        if out.exists() and not out.is_dir():
+            raise CommandError(f"--out {out} exists and is not a folder")
+        try:
+            suite = load_suite(o["prompts"])
+            keys = [k.strip() for k in o["prompt_keys"].split(",") if k.strip()] if o["prompt_keys"] else None
+            langs = [k.strip() for k in o["languages"].split(",") if k.strip()] if o["languages"] else None
+            if keys or langs:
+                suite = suite.subset(keys, langs)
+                if not suite.prompts:
+                    raise CommandError(f"--languages {o['languages']}: the suite has none of these (it has {', '.join(load_suite(o['prompts']).languages)})")
+            earlier = {}
+            for folder in o["compare"] or []:
+                result = EvaluationResult.load(folder)
+                earlier[result.name if result.name not in earlier else str(folder)] = result
+            source, lora, lora_scale, name = self._resolve_model(o)
+            dino = None if (o["dino_model"] or "").lower() in ("", "none", "off") else o["dino_model"]
+            total = o["steps"] * o["images_per_prompt"] * len(suite.prompts)
+            from tqdm import tqdm
+
+            with tqdm(total=total, unit="step", file=sys.stderr, desc="evaluate") as bar:
+                result = evaluate(
+                    source, o["references"], suite, o["images_per_prompt"], o["steps"], o["width"], o["height"], o["seed"],
+                    o["clip_model"] or settings.RETROPORTAL_CLIP_MODEL, dino, lora=lora, out_dir=out,
+                    on_progress=lambda done, _total: bar.update(done - bar.n),
+                    guidance_scale=o["guidance_scale"], scheduler=o["scheduler"], negative_prompt=o["negative_prompt"],
+                    lora_scale=lora_scale, name=o["name"] or name,
+                    memorization_threshold=metrics.NEAR_COPY_THRESHOLD if o["near_copy_threshold"] is None else o["near_copy_threshold"],
+                    allow_pickle=o["allow_pickle"] or getattr(settings, "RETROPORTAL_ALLOW_PICKLE", False),
+                )
+        except ParamError as e:
+            raise CommandError(f"--{e.field.replace('_', '-')}: {e.message}") from e
+        except (EvaluationError, SuiteError, EncoderUnavailable, ModelLoadError) as e:
+            raise CommandError(str(e)) from e
+        report = write_report(render_report(result), out / "report.html")
+        for warning in result.warnings:
+            self.stderr.write(f"warning: {warning}")
+        m = result.overall
+        self.stdout.write(
+            "  ".join(f"{k}={m[k]:.4f}" for k in ("clip_t", "clip_i", "dino", "diversity", "near_copy_rate", "kid") if m.get(k) is not None)
+        )
+        self.stdout.write(f"{out / 'metrics.json'}\n{report}")
+        if earlier:
+            key = result.name if result.name not in earlier else str(out)
+            comparison = write_report(render_comparison({**earlier, key: result}), out / "comparison.html")
+            self.stdout.write(str(comparison))
+
+    def _resolve_model(self, o):
+        from generator.management.commands.generate import looks_like_path, registry_model
+
+        if looks_like_path(o["model"]):
+            return o["model"], o["lora"], o["lora_scale"], None
+        source, entry_lora, entry_scale, name = registry_model(o["model"])
+        if o["lora"]:
+            return source, o["lora"], o["lora_scale"], name
+        return source, entry_lora, entry_scale, name
