@@ -5,9 +5,10 @@ administrator, and records the detected architecture (sd1, sd2, sd2-v, sdxl) in 
 """
 from pathlib import Path
 
-from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
+
+from generator.management.loading import load_for_command
 
 
 class Command(BaseCommand):
@@ -40,7 +41,7 @@ class Command(BaseCommand):
         else:
             kind = AIModel.Kind.FINETUNED if parent else AIModel.Kind.BASE
             base_source, lora = source, None
-        model = self._check_loads(base_source, lora, options)
+        model = load_for_command(base_source, options, lora=lora, lora_scale=options["lora_scale"])
 
         with transaction.atomic():
             if options["default"]:
@@ -71,17 +72,3 @@ class Command(BaseCommand):
         if parent is None:
             raise CommandError(f"base model {base_name!r} is not registered; add it first with manage.py add_model")
         return parent
-
-    def _check_loads(self, source, lora, options):
-        from generator.engine.loading import ModelLoadError, load_pipeline
-
-        try:
-            return load_pipeline(
-                source,
-                allow_pickle=options["allow_pickle"] or getattr(settings, "RETROPORTAL_ALLOW_PICKLE", False),
-                config_dir=options["config_dir"],
-                lora=lora,
-                lora_scale=options["lora_scale"],
-            )
-        except ModelLoadError as e:
-            raise CommandError(str(e)) from e

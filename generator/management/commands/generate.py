@@ -13,6 +13,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from generator.engine.params import SCHEDULER_NAMES, GenerationParams, Limits, ParamError
+from generator.management.loading import load_for_command
 
 MODEL_FILE_SUFFIXES = (".safetensors", ".ckpt", ".bin", ".pt", ".pth")
 
@@ -38,7 +39,7 @@ def registry_model(name: str | None):
                 )
         else:
             entry = AIModel.objects.select_related("parent").filter(is_default=True).first()
-            fallback = getattr(settings, "RETROPORTAL_DEFAULT_MODEL", "")
+            fallback = settings.RETROPORTAL_DEFAULT_MODEL
             if entry is None and fallback:
                 if looks_like_path(fallback):
                     return fallback, None, 1.0, None
@@ -115,7 +116,7 @@ class Command(BaseCommand):
             num_images=options["num_images"],
             scheduler=options["scheduler"],
         )
-        limits = Limits(**getattr(settings, "RETROPORTAL_LIMITS", {}))
+        limits = Limits(**settings.RETROPORTAL_LIMITS)
         try:
             params.validate(limits)
         except ParamError as e:
@@ -126,7 +127,7 @@ class Command(BaseCommand):
 
         source, lora, lora_scale, name = self._resolve_model(options)
         scorer = self._load_clip(options["clip_model"])
-        model = self._load_model(source, lora, lora_scale, name, options)
+        model = load_for_command(source, options, lora=lora, lora_scale=lora_scale, name=name)
         result = self._generate(model, params, limits)
         self._save(out, result, scorer, params.prompt)
 
@@ -148,21 +149,6 @@ class Command(BaseCommand):
             return load_clip(spec)
         except ClipUnavailable as e:
             raise CommandError(e.reason) from e
-
-    def _load_model(self, source, lora, lora_scale, name, options):
-        from generator.engine.loading import ModelLoadError, load_pipeline
-
-        try:
-            return load_pipeline(
-                source,
-                allow_pickle=options["allow_pickle"] or getattr(settings, "RETROPORTAL_ALLOW_PICKLE", False),
-                config_dir=options["config_dir"],
-                lora=lora,
-                lora_scale=lora_scale,
-                name=name,
-            )
-        except ModelLoadError as e:
-            raise CommandError(str(e)) from e
 
     def _generate(self, model, params, limits):
         from tqdm import tqdm
