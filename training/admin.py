@@ -223,8 +223,7 @@ class TrainingRunForm(forms.ModelForm):
     validation_steps = forms.IntegerField(required=False, help_text="0: only the final validation grid.")
     seed = forms.IntegerField(required=False)
     train_text_encoder = forms.BooleanField(
-        required=False, help_text="LoRA on the text encoder too. Note: such a LoRA cannot be loaded for generation "
-                                  "here yet (peft 0.21 + transformers 5); leave it off for models users will pick.")
+        required=False, help_text="LoRA (or full fine-tune) of the text encoder too.")
     with_prior_preservation = forms.BooleanField(required=False)
     class_prompt = forms.CharField(required=False, max_length=300, help_text="Blank: the dataset's class prompt.")
     num_class_images = forms.IntegerField(required=False)
