@@ -9,7 +9,7 @@ PIP := $(VENV)/bin/pip
 export OMP_NUM_THREADS ?= 1
 export HF_HUB_OFFLINE ?= 1
 
-.PHONY: install install-dev browser demo test test-fast bench clean
+.PHONY: install install-dev browser demo serve test test-fast bench loadtest clean
 
 $(VENV)/.installed: requirements.txt constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -35,6 +35,18 @@ browser:
 demo: install
 	$(PY) scripts/demo.py
 
+# Production serving: gunicorn on 127.0.0.1:8000 (BIND=host:port, WEB_CONCURRENCY workers, default 2) with
+# whitenoise static files. Needs SECRET_KEY, DATABASE_URL, REDIS_URL (and ALLOWED_HOSTS) in the environment;
+# DEBUG stays off. Put a TLS proxy (nginx) in front: it must set X-Forwarded-Proto.
+BIND ?= 127.0.0.1:8000
+WEB_CONCURRENCY ?= 2
+serve: install
+	$(PY) manage.py check --deploy --fail-level WARNING
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py collectstatic --noinput
+	$(VENV)/bin/gunicorn retroportal.wsgi:application --bind $(BIND) --workers $(WEB_CONCURRENCY) \
+	  --threads $${WEB_THREADS:-4} --timeout 60 --graceful-timeout 20 --access-logfile -
+
 test: install-dev browser
 	$(PY) -m pytest $(PYTEST_ARGS)
 
@@ -43,6 +55,9 @@ test-fast: install-dev
 
 bench: install-dev
 	$(PY) benchmarks/worker_vs_direct.py
+
+loadtest: install-dev
+	$(PY) benchmarks/loadtest.py
 
 clean:
 	rm -rf $(VENV) media staticfiles var demo test-artifacts
