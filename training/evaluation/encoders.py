@@ -67,6 +67,20 @@ class DinoEncoder:
         return torch.cat(chunks)
 
 
+def _cached_snapshot(repo_id: str) -> str | None:
+    """The local cache folder of a hub model, or None, without touching the network.
+
+    transformers' own local_files_only path still probes the hub (with retries) unless HF_HUB_OFFLINE
+    was set before it was imported; asking huggingface_hub for the cached snapshot is instant.
+    """
+    from huggingface_hub import snapshot_download
+
+    try:
+        return snapshot_download(repo_id, local_files_only=True)
+    except Exception:  # LocalEntryNotFoundError, bad repo id
+        return None
+
+
 def _load_vit(source: str, local_only: bool):
     from transformers import AutoImageProcessor, AutoModel
     from transformers.utils import logging as t_logging
@@ -93,19 +107,15 @@ def load_dino_encoder(spec: str = DEFAULT_DINO, device: str | None = None) -> Di
     is_folder = path.is_dir()
     if not is_folder and (spec.startswith((".", "/", "~")) or spec.count("/") != 1):
         raise EncoderUnavailable(f"--dino-model {spec!r}: no such folder; {DINO_HINT}")
-    source = str(path) if is_folder else spec
-    # The local cache first (no network, no retries); the hub only for an id that is not cached and
-    # only when not offline (HF_HUB_OFFLINE=1 makes a missing model fail at once).
-    attempts = [True] if is_folder or _offline() else [True, False]
-    for local_only in attempts:
-        try:
-            model, processor = _load_vit(source, local_only)
-            break
-        except Exception as e:  # OSError (not cached/offline), ValueError (not a vision model), hub errors
-            if local_only and len(attempts) > 1 and isinstance(e, OSError):
-                continue
-            where = " (not in the local cache; offline)" if local_only and not is_folder else ""
-            raise EncoderUnavailable(f"--dino-model {spec!r} is unavailable{where}: {_one_line(e)}; {DINO_HINT}") from e
+    source = str(path) if is_folder else _cached_snapshot(spec)
+    if source is None and _offline():
+        raise EncoderUnavailable(f"--dino-model {spec!r} is not in the local Hugging Face cache and HF_HUB_OFFLINE is set; {DINO_HINT}")
+    try:
+        # a folder (given, or the cached snapshot) loads with local files only; a hub id that is not
+        # cached is downloaded when online
+        model, processor = _load_vit(source or spec, local_only=source is not None)
+    except Exception as e:  # OSError (missing files, no network), ValueError (not a vision model), hub errors
+        raise EncoderUnavailable(f"--dino-model {spec!r} is unavailable: {_one_line(e)}; {DINO_HINT}") from e
     if not hasattr(model.config, "hidden_size") or "pixel_values" not in inspect.signature(model.forward).parameters:
         raise EncoderUnavailable(f"--dino-model {spec!r} is not an image model (ViT); {DINO_HINT}")
     model.eval().to(device)
