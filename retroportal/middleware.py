@@ -77,8 +77,10 @@ class RejectNulBytesMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        if "\x00" in request.path_info or "%00" in request.META.get("QUERY_STRING", ""):
+        if "\x00" in request.path_info:
             from django.http import HttpResponseNotFound
 
+            if request.path_info.startswith("/api/"):
+                return JsonResponse({"detail": "Not found."}, status=404)
             return HttpResponseNotFound("Not found.")
         return self.get_response(request)

@@ -124,14 +124,16 @@ class GenerationViewSet(ApiViewMixin, mixins.ListModelMixin, mixins.RetrieveMode
         description=(
             "Validates the parameters with the website's limits, records the job and queues it. Answers 202 "
             "with the job; poll `GET /api/generations/{id}/` until its status is final. Too many unfinished "
-            "jobs (the per-user queue cap) answers 429 with Retry-After."
+            "jobs (the per-user queue cap), the daily image quota used up, or a full site queue answers 429 "
+            "with Retry-After and the reason in `detail`."
         ),
         request=GenerationCreateSerializer,
         responses={
             202: OpenApiResponse(JobSerializer, description="Accepted and queued."),
             400: BAD_REQUEST,
-            429: OpenApiResponse(ErrorSerializer, description="Rate limit or per-user queue cap reached; "
-                                                              "retry after Retry-After seconds."),
+            429: OpenApiResponse(ErrorSerializer, description="Rate limit, per-user queue cap, daily image "
+                                                              "quota or site-wide queue bound reached; retry "
+                                                              "after Retry-After seconds."),
             503: OpenApiResponse(ErrorSerializer, description="The job queue (Redis) is unreachable; nothing was "
                                                               "submitted; retry after Retry-After seconds."),
         },
