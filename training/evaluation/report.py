@@ -25,7 +25,7 @@ CSS = """
 body{font:14px/1.4 system-ui,sans-serif;margin:24px;color:#222;background:#fafafa}
 h1,h2,h3{font-weight:600}table{border-collapse:collapse;margin:8px 0 16px}
 td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}th{background:#eee}td.l,th.l{text-align:left}
-.grid{display:flex;flex-wrap:wrap;gap:8px;margin-bottom:16px}figure{margin:0;background:#fff;border:1px solid #ddd;padding:4px}
+.grid{display:flex;flex-wrap:wrap;gap:8px;margin-bottom:16px}figure{margin:0;width:194px;background:#fff;border:1px solid #ddd;padding:4px}
 figure.copy{border:2px solid #c00}figcaption{font-size:12px;color:#555}img.thumb{display:block;width:192px;height:auto}
 .note{color:#555;font-size:13px}.warn{color:#a60}.chart{max-width:100%}
 """
