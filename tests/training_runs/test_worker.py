@@ -9,7 +9,7 @@ from tests.conftest import wait_for
 from training import runs
 from training.models import TrainingRun
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 
 def reload(run):
@@ -70,14 +70,14 @@ def test_start_trains_and_registers_inactive_models(make_run, start_worker, base
 
 def test_cancel_a_running_run_then_resume_to_the_end(make_run, start_worker):
     worker = start_worker()
-    run = make_run("long-run", max_steps=400)
+    run = make_run("long-run", max_steps=300)
     runs.start(run)
     wait_for(lambda: reload(run).status == "running" and run.step >= 1, timeout=120, message="training to start")
     assert run.eta_seconds is not None and run.worker_name
     assert runs.cancel(run) and reload(run).cancel_requested
     wait_status(run, ["cancelled"], worker)
     stopped = run.step
-    assert 1 <= stopped < 400, stopped
+    assert 1 <= stopped < 300, stopped
     assert (run.out_path / f"checkpoint-{stopped}").is_dir()
     assert not (run.out_path / "pytorch_lora_weights.safetensors").exists()
     assert run.result_model is None and not run.cancel_requested
@@ -85,15 +85,15 @@ def test_cancel_a_running_run_then_resume_to_the_end(make_run, start_worker):
     runs.resume(run)
     assert reload(run).resume_requested
     wait_status(run, ["done"], worker)
-    assert run.step == run.max_steps == 400
-    assert metric_steps(run) == list(range(1, 401))  # resumed exactly where it stopped: no step twice
+    assert run.step == run.max_steps == 300
+    assert metric_steps(run) == list(range(1, 301))  # resumed exactly where it stopped: no step twice
     assert "resuming run long-run" in (run.out_path / "train.log").read_text()
     assert run.result_model is not None and not run.result_model.is_active
 
 
 def test_killed_worker_is_reconciled_as_interrupted_and_resumes(make_run, start_worker):
     worker = start_worker()
-    run = make_run("killed-run", max_steps=500, checkpoint_steps=40)
+    run = make_run("killed-run", max_steps=320, checkpoint_steps=40)
     runs.start(run)
     wait_for(lambda: reload(run).status == "running" and run.step >= 90, timeout=150, message="training past 90")
     worker.kill()  # kill -9: no chance to say anything
@@ -108,9 +108,9 @@ def test_killed_worker_is_reconciled_as_interrupted_and_resumes(make_run, start_
     worker = start_worker()
     runs.resume(run)
     wait_status(run, ["done"], worker)
-    assert run.step == run.max_steps == 500 and run.error == ""
+    assert run.step == run.max_steps == 320 and run.error == ""
     steps = metric_steps(run)
-    assert steps == list(range(1, 501))
+    assert steps == list(range(1, 321))
     assert run.result_model is not None
 
 
