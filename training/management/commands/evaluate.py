@@ -14,6 +14,24 @@ from django.core.management.base import BaseCommand, CommandError
 DEFAULT_DINO = "facebook/dino-vits16"
 
 
+class _LazyBar:
+    """A tqdm bar over the suite's denoising steps, created at the first update."""
+
+    def __init__(self, total: int):
+        self.total, self.bar = total, None
+
+    def update(self, done: int, _total: int) -> None:
+        if self.bar is None:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=self.total, unit="step", file=sys.stderr, desc="evaluate")
+        self.bar.update(done - self.bar.n)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
 class Command(BaseCommand):
     help = "Evaluate a model on a prompt suite: CLIP-T, CLIP-I, DINO, diversity, memorization, KID/FID; metrics.json + report.html."
     requires_system_checks = []  # a path needs no database
@@ -69,18 +87,18 @@ class Command(BaseCommand):
             source, lora, lora_scale, name = self._resolve_model(o)
             dino = None if (o["dino_model"] or "").lower() in ("", "none", "off") else o["dino_model"]
             total = o["steps"] * o["images_per_prompt"] * len(suite.prompts)
-            from tqdm import tqdm
-
-            with tqdm(total=total, unit="step", file=sys.stderr, desc="evaluate") as bar:
+            bar = _LazyBar(total)  # appears with the first denoising step: load errors print alone
+            try:
                 result = evaluate(
                     source, o["references"], suite, o["images_per_prompt"], o["steps"], o["width"], o["height"], o["seed"],
-                    o["clip_model"] or settings.RETROPORTAL_CLIP_MODEL, dino, lora=lora, out_dir=out,
-                    on_progress=lambda done, _total: bar.update(done - bar.n),
+                    o["clip_model"] or settings.RETROPORTAL_CLIP_MODEL, dino, lora=lora, out_dir=out, on_progress=bar.update,
                     guidance_scale=o["guidance_scale"], scheduler=o["scheduler"], negative_prompt=o["negative_prompt"],
                     lora_scale=lora_scale, name=o["name"] or name,
                     memorization_threshold=metrics.NEAR_COPY_THRESHOLD if o["near_copy_threshold"] is None else o["near_copy_threshold"],
                     allow_pickle=o["allow_pickle"] or getattr(settings, "RETROPORTAL_ALLOW_PICKLE", False),
                 )
+            finally:
+                bar.close()
         except ParamError as e:
             raise CommandError(f"--{e.field.replace('_', '-')}: {e.message}") from e
         except (EvaluationError, SuiteError, EncoderUnavailable, ModelLoadError) as e:
