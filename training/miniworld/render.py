@@ -351,6 +351,9 @@ def _figure(pen: _Pen, a: Attributes, rng: np.random.Generator) -> None:
     pen.shapes([("poly", [(cx - neck, cy + hh * 0.6), (cx + neck, cy + hh * 0.6), (cx + neck, 0.78), (cx - neck, 0.78)])],
                fill=skin)
     pen.draw.polygon(pen.xy([(cx - neck, 0.74), (cx + neck, 0.74), (cx, 0.8)]), fill=skin)
+    shadow = tuple(int(v * 0.86) for v in skin)  # cel shadow the chin casts on the neck
+    pen.draw.polygon(pen.xy([(cx - neck, cy + hh * 0.6), (cx + neck, cy + hh * 0.6), (cx + neck, cy + hh * 1.25),
+                             (cx, cy + hh * 1.4), (cx - neck, cy + hh * 1.25)]), fill=shadow)
     if girl:  # sailor collar with a red scarf
         pen.shapes([("poly", [(cx - 0.16, 0.76), (cx - neck, 0.74), (cx, 0.84), (cx + neck, 0.74), (cx + 0.16, 0.76),
                               (cx + 0.13, 0.86), (cx, 0.92), (cx - 0.13, 0.86)])], fill=c(WHITE))
@@ -433,6 +436,9 @@ def _figure(pen: _Pen, a: Attributes, rng: np.random.Generator) -> None:
         front.append(("poly", [(x0, cy - 0.06), (x0 - s * 0.07, cy - 0.06), (x0 - s * 0.05, side),
                                (x0 + s * 0.005, side + 0.02)]))
     _paint_hair(pen, front, hair, old, rng, hw, shadow=False)
+    if not retro:  # the glossy "angel ring" highlight of modern anime hair
+        shine = tuple(int(v + (255 - v) * 0.55) for v in hair)
+        pen.arc((cx - hw * 0.8, top + 0.015, cx + hw * 0.8, cy + hh * 0.3), 215, 325, fill=shine, width=1.6)
 
     # --- glasses: thick dark round frames
     if a.glasses is Glasses.YES:
