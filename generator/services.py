@@ -287,19 +287,23 @@ def alive_key(job_id) -> str:
     return f"retroportal:job-alive:{job_id}"
 
 
-def _worker_alive(job: GenerationJob) -> bool:
-    """False once the worker that took a running job is gone.
+def heartbeat_alive(key: str, worker_name: str = "") -> bool:
+    """False once the process holding a heartbeat on `key` is gone, or its worker is no longer registered.
 
-    RQ notices a dead SimpleWorker only when the job's TTL (its timeout + 60 s) runs out, so we look at
-    the job's own heartbeat key (the task sets it before marking the job running, and a thread refreshes
-    it) and at the worker's registration in Redis.
+    RQ notices a dead SimpleWorker only when the job's TTL (its timeout + 60 s) runs out, so the task
+    keeps its own key alive (generator.tasks.JobHeartbeat: set before the row is marked running, refreshed
+    by a thread) and we also look at the worker's registration in Redis. Training runs use it too.
     """
     conn = django_rq.get_connection(QUEUE_NAME)
-    if not conn.exists(alive_key(job.pk)):
+    if not conn.exists(key):
         return False
-    if job.worker_name and job.worker_name != "inline":
-        return bool(conn.exists(Worker.redis_worker_namespace_prefix + job.worker_name))
+    if worker_name and worker_name != "inline":
+        return bool(conn.exists(Worker.redis_worker_namespace_prefix + worker_name))
     return True
+
+
+def _worker_alive(job: GenerationJob) -> bool:
+    return heartbeat_alive(alive_key(job.pk), job.worker_name)
 
 
 def _failure_reason(rq_job: Job) -> str:

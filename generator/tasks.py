@@ -59,7 +59,7 @@ def one_line(exc: BaseException) -> str:
 class JobHeartbeat:
     """Keep services.alive_key(job) in Redis while this process works on the job.
 
-    `key` names another key (training runs use it: training.runs.alive_key); heartbeat_alive() checks it.
+    `key` names another key (training runs use it: training.runs.alive_key); services.heartbeat_alive() checks it.
     """
 
     def __init__(self, job_id, key: str | None = None):
@@ -96,20 +96,6 @@ class JobHeartbeat:
             except Exception:
                 pass
         return False
-
-
-def heartbeat_alive(key: str, worker_name: str = "") -> bool:
-    """False once the process holding a JobHeartbeat on `key` is gone (its key expired) or its worker is
-    no longer registered in Redis; the same test services.reconcile applies to generation jobs."""
-    import django_rq
-    from rq.worker import Worker
-
-    conn = django_rq.get_connection(services.QUEUE_NAME)
-    if not conn.exists(key):
-        return False
-    if worker_name and worker_name != "inline":
-        return bool(conn.exists(Worker.redis_worker_namespace_prefix + worker_name))
-    return True
 
 
 def _load_model(job: GenerationJob):

@@ -128,7 +128,7 @@ LOST = "The training job was lost from the queue (Redis restarted or was flushed
 
 def reconcile(run: TrainingRun) -> TrainingRun:
     """A run whose worker died (heartbeat key gone) or whose queued job vanished is marked interrupted."""
-    from generator.tasks import heartbeat_alive
+    from generator.services import heartbeat_alive
 
     if not run.is_active or settings.RETROPORTAL_RUN_JOBS_INLINE:
         return run
