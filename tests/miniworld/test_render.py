@@ -87,3 +87,13 @@ def test_package_never_imports_django():
             "training.miniworld.sheet; bad = [m for m in sys.modules if m == 'django' or m.startswith('django.')]; "
             "assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], cwd=REPO, check=True, env={"PYTHONPATH": str(REPO), "PATH": ""})
+
+
+def test_sheet_command(tmp_path):
+    from django.core.management import call_command
+    from PIL import Image
+
+    out = tmp_path / "sheet.png"
+    call_command("miniworld_sheet", "--out", str(out), "--scale", "1")
+    with Image.open(out) as im:
+        assert im.size[0] > 6 * 64
