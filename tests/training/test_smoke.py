@@ -27,6 +27,7 @@ def test_two_step_run(make_cfg, class_dir, tiny_sd1, method, train_te, regulariz
     assert (float(last["prior_loss"]) > 0) == regularized
     assert (float(last["l2sp"]) > 0) == regularized
     assert "## Hyperparameters" in (out / "README.md").read_text()
+    assert list((out / "logs").rglob("events.out.tfevents.*")), "TensorBoard event file"
     if method == "lora":
         _check_lora_files(out, train_te, cfg)
     else:
