@@ -84,3 +84,24 @@ def test_bf16_gradient_checkpointing_text_encoder_stop_and_l2(make_cfg):
     assert float(open(out / "metrics.csv").read().splitlines()[-1].split(",")[5]) > 0  # l2 logged
     te = [load_safetensors(out / f"checkpoint-{s}" / "model_1.safetensors") for s in (1, 2, 3)]
     assert all(torch.equal(te[1][k], te[2][k]) for k in te[1])  # steps 2 and 3 leave the text encoder alone
+
+
+def test_full_run_exports_a_single_file_that_generates_like_the_folder(make_cfg, tiny_sd1):
+    from generator.engine.generate import generate
+    from generator.engine.loading import load_pipeline
+    from generator.engine.params import GenerationParams
+
+    result = train(make_cfg(method="full", export_single_file=True, output_name="retro-full"))
+    single = result.out / "retro-full.safetensors"
+    assert single.exists() and "retro-full.safetensors" in result.files
+    params = GenerationParams(prompt="a girl", seed=3, steps=2, width=64, height=64, scheduler="euler")
+    from_folder = generate(load_pipeline(str(result.out), device="cpu"), params).pictures[0].image
+    from_file = generate(load_pipeline(str(single), device="cpu", config_dir=str(result.out)), params).pictures[0].image
+    assert torch.equal(torch.tensor(list(from_folder.getdata())), torch.tensor(list(from_file.getdata())))
+
+
+def test_single_file_export_is_refused_for_lora_runs(make_cfg):
+    from training.dreambooth import ConfigError
+
+    with pytest.raises(ConfigError, match="export_single_file"):
+        make_cfg(method="lora", export_single_file=True)

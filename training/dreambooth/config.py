@@ -20,7 +20,7 @@ MIXED_PRECISION = ("no", "fp16", "bf16")
 # up to the step where the run stopped).
 RESUMABLE_CHANGES = frozenset(
     {"resume", "max_steps", "checkpoint_steps", "checkpoints_total_limit", "validation_steps",
-     "validation_prompts", "validation_inference_steps", "output_name", "training_comment"}
+     "validation_prompts", "validation_inference_steps", "output_name", "training_comment", "export_single_file"}
 )
 
 
@@ -76,6 +76,7 @@ class TrainConfig:
     resume: bool = False
     output_name: str = "dreambooth"
     training_comment: str = ""
+    export_single_file: bool = False  # full SD 1.x runs: also <output_name>.safetensors for A1111/ComfyUI
 
     def __post_init__(self):
         self.validate()
@@ -105,6 +106,9 @@ class TrainConfig:
         for name in ("checkpoint_steps", "validation_steps", "lr_warmup_steps", "l2sp_weight", "l2_weight",
                      "adam_weight_decay", "noise_offset", "prior_loss_weight", "max_grad_norm"):
             _at_least(name, getattr(self, name), 0)
+        if self.export_single_file and self.method != "full":
+            raise ConfigError("export_single_file: only full fine-tunes make a whole model; "
+                              "LoRA runs already write lora_kohya.safetensors for A1111/ComfyUI")
         if self.resolution < 8 or self.resolution % 8:
             raise ConfigError(f"resolution: {self.resolution} is not a multiple of 8 (>= 8)")
         if self.resolution % self.bucket_step:

@@ -113,6 +113,9 @@ def setup(cfg: TrainConfig, examples: list[Example], class_dir: Path | None) -> 
         checkpointing.keep_only_adapters(acc)
     set_seed(cfg.seed)  # LoRA's random A init
     comps = models.load_components(cfg.base_model)
+    if cfg.export_single_file and comps.base_version != "sd_v1":
+        raise ConfigError("export_single_file: single-file export supports SD 1.x bases only "
+                          f"(this base is {comps.base_version}); the diffusers folder works in ComfyUI")
     weight_dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(cfg.mixed_precision, torch.float32)
     comps.vae.to(acc.device)
     comps.text_encoder.to(acc.device)
@@ -216,7 +219,8 @@ def finish(run: Run, comps, examples: list[Example], step: int, logs: dict) -> l
                  lora.save_kohya_lora(out, unet, te, cfg.lora_alpha,
                                       lora.kohya_metadata(cfg, comps.base_version, step, len(examples))).name]
     else:
-        files = models.save_full_pipeline(out, comps, unet, te)
+        single_file = f"{cfg.output_name}.safetensors" if cfg.export_single_file else None
+        files = models.save_full_pipeline(out, comps, unet, te, single_file)
     grid = _grid(run, comps, step)
     MetricsLog(out, resume_step=step).plot()
     buckets = sorted({e.size for e in examples})

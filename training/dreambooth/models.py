@@ -87,8 +87,11 @@ def select_trainable(cfg: TrainConfig, c: Components, weight_dtype: torch.dtype)
     return unet_params, te_params
 
 
-def save_full_pipeline(out: Path, c: Components, unet, text_encoder) -> list[str]:
-    """The fine-tuned model as a diffusers folder in `out` (written beside, then moved in)."""
+def save_full_pipeline(out: Path, c: Components, unet, text_encoder, single_file: str | None = None) -> list[str]:
+    """The fine-tuned model as a diffusers folder in `out` (written beside, then moved in).
+
+    `single_file` also writes an A1111/ComfyUI-style (original LDM keys) .safetensors of that name (SD 1.x).
+    """
     from diffusers import StableDiffusionPipeline
 
     pipe = StableDiffusionPipeline(vae=c.vae.float(), text_encoder=text_encoder.float(), tokenizer=c.tokenizer,
@@ -101,4 +104,8 @@ def save_full_pipeline(out: Path, c: Components, unet, text_encoder) -> list[str
         shutil.rmtree(out / name, ignore_errors=True) if (out / name).is_dir() else None
         os.replace(tmp / name, out / name)
     tmp.rmdir()
+    if single_file:
+        from generator.engine.export import save_single_file
+
+        names.append(save_single_file(pipe, out / single_file).name)
     return names
