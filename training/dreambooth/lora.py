@@ -121,3 +121,46 @@ def kohya_metadata(cfg, base_version: str, steps: int, num_images: int) -> dict[
         "ss_noise_offset": str(cfg.noise_offset),
         "ss_mixed_precision": cfg.mixed_precision,
     }
+
+
+def _peft_keys(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """accelerate's saved adapter tensors ('….lora_A.default.weight') as get_peft_model_state_dict names them."""
+    return {k.replace(".default.", "."): v for k, v in state.items() if "lora_" in k}
+
+
+def export_checkpoint_lora(checkpoint: Path, rank: int, alpha: float, out: Path | None = None) -> Path:
+    """A loadable diffusers LoRA (pytorch_lora_weights.safetensors) from a LoRA run's checkpoint-N folder.
+
+    Checkpoints hold accelerate state: model.safetensors (UNet adapter tensors, keep_only_adapters) and,
+    with train_text_encoder, model_1.safetensors (text encoder adapter). `out` defaults to the checkpoint
+    folder itself; the file is written once and reused (a checkpoint never changes after its rename).
+    """
+    from diffusers import StableDiffusionPipeline
+    from diffusers.utils import convert_state_dict_to_diffusers
+    from safetensors.torch import load_file
+
+    checkpoint = Path(checkpoint)
+    out = Path(out) if out is not None else checkpoint
+    target = out / "pytorch_lora_weights.safetensors"
+    if target.is_file():
+        return target
+    unet_file = checkpoint / "model.safetensors"
+    if not unet_file.is_file():
+        raise FileNotFoundError(f"{unet_file} is missing: {checkpoint} is not a LoRA checkpoint")
+    unet_state = convert_state_dict_to_diffusers(_peft_keys(load_file(str(unet_file))))
+    if not unet_state:
+        raise ValueError(f"{unet_file} holds no LoRA tensors (a full fine-tune checkpoint?)")
+    te_file = checkpoint / "model_1.safetensors"
+    te_state = convert_state_dict_to_diffusers(_peft_keys(load_file(str(te_file)))) if te_file.is_file() else {}
+    tmp = out / ".export.tmp"
+    tmp.mkdir(parents=True, exist_ok=True)
+    StableDiffusionPipeline.save_lora_weights(
+        tmp,
+        unet_lora_layers=unet_state,
+        text_encoder_lora_layers=_text_model_keys(te_state) if te_state else None,
+        unet_lora_adapter_metadata=lora_config(rank, alpha, UNET_TARGETS).to_dict(),
+        text_encoder_lora_adapter_metadata=lora_config(rank, alpha, TEXT_ENCODER_TARGETS).to_dict() if te_state else None,
+    )
+    os.replace(tmp / "pytorch_lora_weights.safetensors", target)
+    tmp.rmdir()
+    return target
