@@ -167,6 +167,8 @@ RETROPORTAL_RUN_JOBS_INLINE = env_bool("RETROPORTAL_RUN_JOBS_INLINE", False)
 
 RETROPORTAL_DEFAULT_MODEL = os.environ.get("RETROPORTAL_DEFAULT_MODEL", "")
 RETROPORTAL_CLIP_MODEL = os.environ.get("RETROPORTAL_CLIP_MODEL", "ViT-H-14/laion2b_s32b_b79k")
+# DINO ViT for evaluations (DINO metric, memorization); "none" measures memorization in CLIP space.
+RETROPORTAL_DINO_MODEL = os.environ.get("RETROPORTAL_DINO_MODEL", "facebook/dino-vits16")
 RETROPORTAL_ALLOW_SIGNUP = env_bool("RETROPORTAL_ALLOW_SIGNUP", True)
 RETROPORTAL_ALLOW_PICKLE = env_bool("RETROPORTAL_ALLOW_PICKLE", False)
 RETROPORTAL_LIMITS = {

@@ -189,6 +189,9 @@ class TrainingRun(models.Model):
         "generator.AIModel", null=True, blank=True, on_delete=models.SET_NULL, related_name="produced_by_runs",
         help_text="The model registered from this run (inactive until an admin activates it).",
     )
+    recommended_checkpoint = models.CharField(
+        max_length=100, blank=True, help_text="recommend_checkpoint's choice once every checkpoint is evaluated.")
+    recommendation_reason = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -272,3 +275,131 @@ def config_error_field(message: str) -> str:
     if head.startswith("unknown setting"):
         return "config"
     return head if head.isidentifier() else "config"
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Evaluations of checkpoints and base models (training.evaluation; training.evaluations queues them on the
+# 'generation' queue, training.tasks.run_evaluation_job runs them).
+
+def validate_suite_text(text: str, name: str = "suite"):
+    """The parsed Suite, or ValidationError with prompt_suite's message naming the line and key."""
+    from training.evaluation.prompt_suite import SuiteError, parse_suite
+
+    try:
+        return parse_suite(text or "", source=name or "suite")
+    except SuiteError as exc:
+        raise ValidationError({"text": str(exc)}) from None
+
+
+class PromptSuite(models.Model):
+    """An evaluation prompt suite (YAML, training/evaluation/prompt_suite.py format), editable in the admin."""
+
+    DEFAULT_NAME = "retro_default"
+
+    name = models.SlugField(max_length=100, unique=True)
+    text = models.TextField(help_text="YAML: name, version, languages, prompts (key, held_out, attributes, one text "
+                                      "per language). Validated on save; errors name the line and key.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+    def parse(self):
+        return validate_suite_text(self.text, self.name)
+
+    def clean(self):
+        super().clean()
+        self.parse()
+
+    def save(self, *args, **kwargs):
+        self.parse()  # never store a suite the worker cannot read
+        super().save(*args, **kwargs)
+
+    @classmethod
+    def default(cls) -> "PromptSuite":
+        """The shipped retro suite, created from suites/retro_default.yaml on first use."""
+        from training.evaluation.prompt_suite import DEFAULT_SUITE
+
+        suite = cls.objects.filter(name=cls.DEFAULT_NAME).first()
+        if suite is None:
+            suite, _ = cls.objects.get_or_create(
+                name=cls.DEFAULT_NAME, defaults={"text": DEFAULT_SUITE.read_text(encoding="utf-8")})
+        return suite
+
+
+class Evaluation(models.Model):
+    """One evaluation of a checkpoint of a training run (or of a registered model, e.g. the base model)."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        DONE = "done"
+        FAILED = "failed"
+
+    training_run = models.ForeignKey(TrainingRun, null=True, blank=True, on_delete=models.CASCADE,
+                                     related_name="evaluations")
+    model = models.ForeignKey("generator.AIModel", null=True, blank=True, on_delete=models.SET_NULL,
+                              related_name="evaluations", help_text="A registered model evaluated as is (e.g. the base).")
+    name = models.CharField(max_length=200, help_text="Display name: run/checkpoint-N or the model's name.")
+    checkpoint = models.CharField(max_length=100, blank=True, help_text="checkpoint-N, 'final' or blank for a model.")
+    step = models.PositiveIntegerField(null=True, blank=True)
+    lora_path = models.CharField(max_length=500, blank=True, help_text="The LoRA file evaluated (exported checkpoint).")
+    suite = models.ForeignKey(PromptSuite, null=True, blank=True, on_delete=models.SET_NULL, related_name="evaluations")
+    settings = models.JSONField(default=dict, blank=True, help_text="images_per_prompt, steps, size, seed, encoders …")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED, db_index=True)
+    progress_done = models.PositiveIntegerField(default=0)
+    progress_total = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+    overall = models.JSONField(null=True, blank=True)
+    by_prompt = models.JSONField(null=True, blank=True)
+    by_language = models.JSONField(null=True, blank=True)
+    by_split = models.JSONField(null=True, blank=True)
+    warnings = models.JSONField(default=list, blank=True)
+    out_dir = models.CharField(max_length=500, blank=True, help_text="MEDIA_ROOT/evaluations/<id>/")
+    report_file = models.CharField(max_length=500, blank=True)
+    rq_job_id = models.CharField(max_length=100, blank=True)
+    worker_name = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["training_run_id", "step", "created_at"]
+
+    def __str__(self):
+        return self.name
+
+    @property
+    def out_path(self) -> Path:
+        return Path(self.out_dir) if self.out_dir else Path(settings.MEDIA_ROOT) / "evaluations" / str(self.pk)
+
+    @property
+    def progress_percent(self) -> int:
+        return int(100 * self.progress_done / self.progress_total) if self.progress_total else 0
+
+    def result(self):
+        """The EvaluationResult (metrics.json in the output folder)."""
+        from training.evaluation.evaluate import EvaluationResult
+
+        return EvaluationResult.load(self.out_path)
+
+
+class EvaluationImage(models.Model):
+    evaluation = models.ForeignKey(Evaluation, on_delete=models.CASCADE, related_name="images")
+    prompt_id = models.CharField(max_length=100)
+    language = models.CharField(max_length=16)
+    seed = models.BigIntegerField()
+    clip_t = models.FloatField()
+    max_train_sim = models.FloatField()
+    near_copy = models.BooleanField(default=False)
+    file = models.CharField(max_length=300, blank=True, help_text="Relative to the evaluation's folder.")
+
+    class Meta:
+        ordering = ["evaluation", "prompt_id", "seed"]
+
+    def __str__(self):
+        return f"{self.evaluation}: {self.prompt_id} seed {self.seed}"
