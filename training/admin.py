@@ -12,7 +12,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 
 from training import services
-from training.models import Dataset, DatasetImage
+from training.models import Dataset, DatasetImage, Evaluation, EvaluationImage, PromptSuite
 
 SERVED_SUFFIXES = {".png": "image/png", ".json": "application/json", ".txt": "text/plain; charset=utf-8"}
 
@@ -315,10 +315,12 @@ class TrainingRunForm(forms.ModelForm):
 @admin.register(TrainingRun)
 class TrainingRunAdmin(admin.ModelAdmin):
     form = TrainingRunForm
-    list_display = ["name", "status", "progress", "eta", "dataset", "base_model", "method", "result", "updated_at"]
+    list_display = ["name", "status", "progress", "eta", "dataset", "base_model", "method", "result", "evaluation",
+                    "updated_at"]
     list_filter = ["status", "method"]
     search_fields = ["name"]
-    actions = ["start_runs", "cancel_runs", "resume_runs", "delete_outputs", "activate_results"]
+    actions = ["start_runs", "cancel_runs", "resume_runs", "delete_outputs", "activate_results", "evaluate_checkpoints",
+               "compare_runs"]
     readonly_fields = ["live", "result_model", "error", "out_dir", "created_at", "updated_at", "started_at",
                        "finished_at"]
     fieldsets = [
@@ -404,6 +406,32 @@ class TrainingRunAdmin(admin.ModelAdmin):
     def activate_results(self, request, queryset):
         self._each(request, queryset, "activate result", runs.activate_result)
 
+    @admin.action(description="Evaluate selected runs (all checkpoints; jobs on the 'generation' queue)")
+    def evaluate_checkpoints(self, request, queryset):
+        from training import evaluations
+
+        for run in queryset.select_related("base_model", "dataset"):
+            try:
+                queued = evaluations.evaluate_run(run, "all")
+            except evaluations.EvaluationRefused as exc:
+                self.message_user(request, str(exc), messages.WARNING)
+            else:
+                self.message_user(request, f"{run.name}: {len(queued)} checkpoint evaluation(s) queued"
+                                           + ("" if queued else " (every checkpoint is already evaluated)") + ".")
+
+    @admin.action(description="Compare selected runs (evaluation report)")
+    def compare_runs(self, request, queryset):
+        names = ",".join(queryset.order_by("name").values_list("name", flat=True))
+        return redirect(reverse("admin:training_trainingrun_compare") + f"?runs={names}")
+
+    @admin.display(description="evaluation")
+    def evaluation(self, run: TrainingRun) -> str:
+        count = run.evaluations.count()
+        if not count:
+            return "—"
+        label = f"{run.recommended_checkpoint or 'report'} ({count})"
+        return format_html('<a href="{}">{}</a>', reverse("admin:training_trainingrun_report", args=[run.pk]), label)
+
     ACTIONS = {"start": start_runs, "cancel": cancel_runs, "resume": resume_runs, "delete_outputs": delete_outputs,
                "activate": activate_results}
 
@@ -431,7 +459,32 @@ class TrainingRunAdmin(admin.ModelAdmin):
             path("<int:pk>/status.json", wrap(self.status_view), name="training_trainingrun_status"),
             path("<int:pk>/do/<str:action>/", wrap(self.do_view), name="training_trainingrun_do"),
             path("<int:pk>/file/<path:rel>", wrap(self.run_file_view), name="training_trainingrun_file"),
+            path("<int:pk>/report/", wrap(self.report_view), name="training_trainingrun_report"),
+            path("compare/", wrap(self.compare_view), name="training_trainingrun_compare"),
         ] + super().get_urls()
+
+    def report_view(self, request, pk: int):
+        """The run's evaluation report (staff); ?download=1 gives the same page as one self-contained file."""
+        from training import evaluations
+
+        run = self._run_or_404(request, pk)
+        download = request.GET.get("download") == "1"
+        top = "" if download else _report_nav(request, f"{run.name}-report.html")
+        return _html_response(evaluations.run_report_html(run, extra_top=top), f"{run.name}-report.html" if download else None)
+
+    def compare_view(self, request):
+        """?runs=a,b,c: the runs side by side, each by its recommended checkpoint; ?download=1 as a file."""
+        from training import evaluations
+
+        names = [n.strip() for n in request.GET.get("runs", "").split(",") if n.strip()]
+        found = {r.name: r for r in TrainingRun.objects.filter(name__in=names).select_related("base_model", "dataset")}
+        missing = [n for n in names if n not in found]
+        if not names or missing or not all(self.has_view_permission(request, r) for r in found.values()):
+            raise Http404(f"no such training run(s): {', '.join(missing) or '(none given)'}")
+        download = request.GET.get("download") == "1"
+        top = "" if download else _report_nav(request, "comparison.html")
+        page = evaluations.comparison_html([found[n] for n in names], extra_top=top)
+        return _html_response(page, "comparison.html" if download else None)
 
     def _run_or_404(self, request, pk, change=False) -> TrainingRun:
         run = TrainingRun.objects.select_related("result_model", "dataset", "base_model").filter(pk=pk).first()
@@ -542,3 +595,86 @@ def _status_data(run: TrainingRun) -> dict:
                 run.result_model and run.result_model.is_active),
         },
     }
+
+
+def _report_nav(request, filename: str) -> str:
+    from django.utils.html import escape
+
+    query = request.GET.copy()
+    query["download"] = "1"
+    return (f'<p class=note><a href="{escape(reverse("admin:training_trainingrun_changelist"))}">training runs</a> · '
+            f'<a href="?{escape(query.urlencode())}">download {escape(filename)}</a> (one self-contained file)</p>')
+
+
+def _html_response(page: str, attachment: str | None):
+    from django.http import HttpResponse
+
+    response = HttpResponse(page, content_type="text/html; charset=utf-8")
+    response["Cache-Control"] = "private, no-cache"
+    if attachment:
+        response["Content-Disposition"] = f'attachment; filename="{attachment}"'
+    return response
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Evaluations and prompt suites
+
+
+@admin.register(PromptSuite)
+class PromptSuiteAdmin(admin.ModelAdmin):
+    list_display = ["name", "prompts", "updated_at"]
+    search_fields = ["name"]
+
+    @admin.display(description="prompts")
+    def prompts(self, suite: PromptSuite) -> str:
+        try:
+            parsed = suite.parse()
+        except forms.ValidationError:
+            return "invalid"
+        return f"{len(parsed.concepts)} concepts × {len(parsed.languages)} languages"
+
+
+class EvaluationImageInline(admin.TabularInline):
+    model = EvaluationImage
+    extra = 0
+    can_delete = False
+    fields = ["prompt_id", "language", "seed", "clip_t", "max_train_sim", "near_copy", "file"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Evaluation)
+class EvaluationAdmin(admin.ModelAdmin):
+    list_display = ["name", "status", "progress", "clip_t", "clip_i", "near_copy_rate", "created_at"]
+    list_filter = ["status"]
+    search_fields = ["name", "training_run__name"]
+    inlines = [EvaluationImageInline]
+    readonly_fields = ["training_run", "model", "name", "checkpoint", "step", "lora_path", "suite", "settings", "status",
+                       "progress_done", "progress_total", "error", "overall", "by_prompt", "by_language", "by_split",
+                       "warnings", "out_dir", "report_file", "rq_job_id", "worker_name", "created_at", "started_at",
+                       "finished_at"]
+
+    def has_add_permission(self, request):
+        return False
+
+    @admin.display(description="progress")
+    def progress(self, ev: Evaluation) -> str:
+        return f"{ev.progress_done}/{ev.progress_total} ({ev.progress_percent}%)" if ev.progress_total else "—"
+
+    def _metric(self, ev: Evaluation, key: str) -> str:
+        value = (ev.overall or {}).get(key)
+        return "—" if value is None else (f"{value:.1%}" if key == "near_copy_rate" else f"{value:.4f}")
+
+    @admin.display(description="CLIP-T")
+    def clip_t(self, ev):
+        return self._metric(ev, "clip_t")
+
+    @admin.display(description="CLIP-I")
+    def clip_i(self, ev):
+        return self._metric(ev, "clip_i")
+
+    @admin.display(description="near copies")
+    def near_copy_rate(self, ev):
+        return self._metric(ev, "near_copy_rate")

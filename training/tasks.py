@@ -275,3 +275,136 @@ def register_result(run, cfg, result):
         description=f"DreamBooth {cfg.method} of {base.name} on dataset {run.dataset.name}, {result.step} steps "
                     f"(training run {run.name})",
     )
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Evaluations: training.evaluations queues run_evaluation_job(evaluation_id) on the 'generation' queue.
+
+EVAL_PROGRESS_INTERVAL_S = 0.5
+_DINO_ENCODERS: dict = {}  # spec -> DinoEncoder, kept for the worker process's lifetime (like the CLIP cache)
+
+
+def evaluation_encoders(clip_spec: str, dino_spec: str | None):
+    """(clip, dino) loaded once per worker process: CLIP from the engine's ClipCache (shared with the CLIP
+    scores of generation jobs), DINO from a small per-process cache."""
+    from generator.engine.clipscore import ClipUnavailable
+    from generator.tasks import clip_cache
+    from training.evaluation.encoders import EncoderUnavailable, load_dino_encoder
+
+    try:
+        clip = clip_cache().get(clip_spec)
+    except ClipUnavailable as exc:
+        raise EncoderUnavailable(f"CLIP model: {exc.reason}") from exc
+    dino = None
+    if dino_spec:
+        if dino_spec not in _DINO_ENCODERS:
+            _DINO_ENCODERS[dino_spec] = load_dino_encoder(dino_spec)
+        dino = _DINO_ENCODERS[dino_spec]
+    return clip, dino
+
+
+def run_evaluation_job(evaluation_id: int) -> str:
+    """RQ entry point: evaluate one checkpoint (or model); returns its final status. Never raises for a
+    failed evaluation (the row says failed, with the one-line reason)."""
+    from django.db import close_old_connections, connection
+    from rq import get_current_job
+
+    from generator.tasks import one_line
+    from training import evaluations
+    from training.models import Evaluation
+
+    if not connection.in_atomic_block:
+        close_old_connections()
+    rq_job = get_current_job()
+    mine = {"rq_job_id": rq_job.id} if rq_job is not None else {}
+    claimed = Evaluation.objects.filter(pk=evaluation_id, status=Evaluation.Status.QUEUED, **mine).update(
+        status=Evaluation.Status.RUNNING, started_at=timezone.now(), finished_at=None, error="",
+        worker_name=((rq_job.worker_name if rq_job is not None else "") or "inline")[:200],
+    )
+    evaluation = Evaluation.objects.select_related("training_run__base_model__parent", "training_run__dataset",
+                                                   "model__parent", "suite").filter(pk=evaluation_id).first()
+    if evaluation is None or not claimed:
+        return evaluation.status if evaluation else "missing"
+    try:
+        _evaluate(evaluation)
+        status = Evaluation.Status.DONE
+    except Exception as exc:
+        import logging
+
+        logging.getLogger("training.evaluations").exception("evaluation %s failed", evaluation.name)
+        Evaluation.objects.filter(pk=evaluation.pk).update(
+            status=Evaluation.Status.FAILED, error=one_line(exc), finished_at=timezone.now())
+        status = Evaluation.Status.FAILED
+    if evaluation.training_run_id:
+        evaluations.update_recommendation(evaluation.training_run)
+    return status
+
+
+def _model_source(aimodel) -> tuple[str, str | None, float]:
+    if aimodel.kind == aimodel.Kind.LORA:
+        if aimodel.parent is None:
+            raise ValueError(f"LoRA model {aimodel.name} has no base model; set its parent in the admin")
+        return aimodel.parent.source, aimodel.source, aimodel.lora_scale
+    return aimodel.source, None, 1.0
+
+
+def _evaluate(evaluation) -> None:
+    from generator.tasks import pipeline_cache
+    from training import evaluations
+    from training.evaluation.evaluate import evaluate
+    from training.evaluation.report import render_report, write_report
+    from training.models import Evaluation, EvaluationImage
+
+    s = evaluation.settings
+    suite = evaluations.suite_for(evaluation.suite, s)
+    out = evaluation.out_path
+    run = evaluation.training_run
+    if run is not None:
+        source, lora, scale = _model_source(run.base_model)
+        found = {name: path for _, name, path in evaluations.run_checkpoints(run)}
+        if evaluation.checkpoint not in found:
+            raise FileNotFoundError(f"{run.name}: {evaluation.checkpoint} is no longer on disk "
+                                    "(checkpoints_total_limit removed it, or the outputs were deleted)")
+        if run.method == run.Method.LORA:
+            from training.dreambooth.lora import export_checkpoint_lora
+
+            cfg = run.train_config()
+            lora, scale = str(export_checkpoint_lora(found[evaluation.checkpoint], cfg.rank, cfg.lora_alpha, out / "lora")), 1.0
+        else:
+            source, lora, scale = str(found[evaluation.checkpoint]), None, 1.0
+    else:
+        source, lora, scale = _model_source(evaluation.model)
+    Evaluation.objects.filter(pk=evaluation.pk).update(lora_path=lora or "")
+    total = s["steps"] * s["images_per_prompt"] * len(suite.prompts)
+    Evaluation.objects.filter(pk=evaluation.pk).update(progress_done=0, progress_total=total)
+    last = [0.0]
+
+    def on_progress(done: int, total: int) -> None:
+        now = time.monotonic()
+        if done == total or now - last[0] >= EVAL_PROGRESS_INTERVAL_S:
+            last[0] = now
+            Evaluation.objects.filter(pk=evaluation.pk).update(progress_done=done, progress_total=total)
+
+    model = pipeline_cache().get(source, lora=lora, lora_scale=scale, name=evaluation.name,
+                                 allow_pickle=settings.RETROPORTAL_ALLOW_PICKLE)
+    clip, dino = evaluation_encoders(s["clip_model"], s["dino_model"])
+    result = evaluate(
+        source, s["references"], suite, s["images_per_prompt"], s["steps"], s["width"], s["height"], s["seed"],
+        s["clip_model"], s["dino_model"], lora=lora, out_dir=out, on_progress=on_progress,
+        guidance_scale=s["guidance_scale"], scheduler=s["scheduler"], negative_prompt=s["negative_prompt"],
+        lora_scale=scale, memorization_threshold=s["near_copy_threshold"], name=evaluation.name, model=model,
+        clip_encoder=clip, dino_encoder=dino,
+    )
+    report = write_report(render_report(result), out / "report.html")
+    with transaction.atomic():
+        evaluation.images.all().delete()
+        EvaluationImage.objects.bulk_create([
+            EvaluationImage(evaluation=evaluation, prompt_id=r.prompt_id, language=r.language, seed=r.seed,
+                            clip_t=r.clip_t, max_train_sim=r.max_train_sim, near_copy=r.near_copy, file=r.file or "")
+            for r in result.images
+        ])
+        Evaluation.objects.filter(pk=evaluation.pk).update(
+            status=Evaluation.Status.DONE, overall=result.overall, by_prompt=result.by_prompt,
+            by_language=result.by_language, by_split=result.by_split, warnings=result.warnings,
+            report_file=str(report), finished_at=timezone.now(), progress_done=total,
+        )

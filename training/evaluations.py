@@ -1,0 +1,306 @@
+"""Evaluating training runs' checkpoints (and registered models) on a prompt suite: the service layer.
+
+Like training.runs, the row is the truth: `evaluate_run` writes one Evaluation row per checkpoint and
+queues training.tasks.run_evaluation_job on the 'generation' queue once the transaction commits (the
+GPU workers that keep pipelines loaded; each process also keeps its CLIP and DINO encoders). When the
+last pending evaluation of a run finishes, `update_recommendation` stores recommend_checkpoint's choice
+on the run. `run_report_html` / `comparison_html` build the staff pages, each one self-contained HTML
+document (data: URIs only) that is also the downloadable file.
+"""
+import html
+import os
+from pathlib import Path
+
+import django_rq
+from django.conf import settings
+from django.db import transaction
+
+from training.models import Evaluation, PromptSuite, TrainingRun
+
+QUEUE_NAME = "generation"
+TASK_PATH = "training.tasks.run_evaluation_job"
+Status = Evaluation.Status
+PENDING = (Status.QUEUED, Status.RUNNING)
+# What an evaluation generates and measures; None = decided per model (size: the base model's native size).
+DEFAULT_SETTINGS = {
+    "images_per_prompt": 2, "steps": 25, "width": None, "height": None, "seed": 1234, "guidance_scale": 7.0,
+    "scheduler": "dpmpp_2m", "negative_prompt": "", "prompt_keys": None, "languages": None,
+    "clip_model": None, "dino_model": None, "near_copy_threshold": 0.9,
+}
+
+
+class EvaluationRefused(Exception):
+    """The evaluation cannot be queued (run still training, no checkpoints, bad settings); says why."""
+
+
+def dino_spec(value: str | None) -> str | None:
+    """The DINO model to use: the value, else RETROPORTAL_DINO_MODEL; 'none'/'off'/'' switch DINO off."""
+    value = value if value is not None else getattr(settings, "RETROPORTAL_DINO_MODEL", "facebook/dino-vits16")
+    return None if str(value).strip().lower() in ("", "none", "off") else str(value)
+
+
+def resolve_settings(overrides: dict | None, native_size: int | None = None) -> dict:
+    values = dict(DEFAULT_SETTINGS)
+    unknown = sorted(set(overrides or {}) - set(values) - {"references"})
+    if unknown:
+        raise EvaluationRefused(f"unknown evaluation setting(s): {', '.join(unknown)}")
+    values.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    values["width"] = int(values["width"] or native_size or 512)
+    values["height"] = int(values["height"] or native_size or 512)
+    values["clip_model"] = values["clip_model"] or settings.RETROPORTAL_CLIP_MODEL
+    values["dino_model"] = dino_spec(values["dino_model"])
+    for key in ("prompt_keys", "languages"):
+        if isinstance(values[key], str):
+            values[key] = [k.strip() for k in values[key].split(",") if k.strip()] or None
+    for key in ("images_per_prompt", "steps"):
+        if int(values[key]) < 1:
+            raise EvaluationRefused(f"{key.replace('_', '-')}: must be at least 1")
+    return values
+
+
+def suite_for(suite: PromptSuite | None, values: dict):
+    """The (subset) Suite an evaluation generates; EvaluationRefused naming the bad key or language."""
+    from training.evaluation.prompt_suite import SuiteError
+
+    suite = suite or PromptSuite.default()
+    parsed = suite.parse()
+    try:
+        subset = parsed.subset(values.get("prompt_keys"), values.get("languages"))
+    except SuiteError as exc:
+        raise EvaluationRefused(str(exc)) from None
+    if not subset.prompts:
+        raise EvaluationRefused(f"languages {values.get('languages')}: suite {suite.name} has none of them "
+                                f"(it has {', '.join(parsed.languages)})")
+    return subset
+
+
+# -- checkpoints -------------------------------------------------------------------------------------------
+def run_checkpoints(run: TrainingRun) -> list[tuple[int, str, Path]]:
+    """(step, name, folder) of what can be evaluated, oldest first.
+
+    LoRA runs: every complete checkpoint-N (its adapter is exported by training.dreambooth.lora.
+    export_checkpoint_lora). Full fine-tunes keep only accelerate state in checkpoints, so the exported
+    pipeline ('final') is what is evaluated.
+    """
+    from training.dreambooth import checkpointing
+
+    out = run.out_path
+    if run.method == TrainingRun.Method.LORA:
+        return [(step, path.name, path) for step, path in checkpointing.checkpoints(out)]
+    if (out / "model_index.json").is_file():
+        return [(run.step, "final", out)]
+    return []
+
+
+def _enqueue(evaluation: Evaluation) -> None:
+    job_id = f"evaluation-{evaluation.pk}-{os.urandom(4).hex()}"
+    with transaction.atomic():
+        Evaluation.objects.filter(pk=evaluation.pk).update(rq_job_id=job_id, status=Status.QUEUED, error="")
+        queue = django_rq.get_queue(QUEUE_NAME, commit_mode="on_db_commit")
+        queue.enqueue(TASK_PATH, evaluation.pk, job_id=job_id, result_ttl=24 * 3600,
+                      job_timeout=int(settings.RQ_QUEUES[QUEUE_NAME].get("DEFAULT_TIMEOUT", 1800)))
+    evaluation.refresh_from_db()
+
+
+def _create(**fields) -> Evaluation:
+    evaluation = Evaluation.objects.create(**fields)
+    evaluation.out_dir = str(Path(settings.MEDIA_ROOT) / "evaluations" / str(evaluation.pk))
+    Evaluation.objects.filter(pk=evaluation.pk).update(out_dir=evaluation.out_dir)
+    return evaluation
+
+
+def evaluate_run(run: TrainingRun, checkpoints: str = "all", suite: PromptSuite | None = None,
+                 overrides: dict | None = None, skip_done: bool = True) -> list[Evaluation]:
+    """Queue one evaluation per checkpoint ('all' or the 'last'); returns the rows queued now.
+
+    A checkpoint already evaluated (or being evaluated) with the same suite and settings is skipped.
+    """
+    if checkpoints not in ("all", "last"):
+        raise EvaluationRefused(f"--checkpoints {checkpoints}: use all or last")
+    if run.is_active:
+        raise EvaluationRefused(f"{run.name} is {run.status}; evaluate it once it has stopped")
+    found = run_checkpoints(run)
+    if not found:
+        raise EvaluationRefused(f"{run.name} has no checkpoints to evaluate (status {run.status}); train it first")
+    if checkpoints == "last":
+        found = found[-1:]
+    suite = suite or PromptSuite.default()
+    values = resolve_settings(overrides, run.base_model.native_size)
+    values.setdefault("references", str(run.dataset.prepared_dir))
+    suite_for(suite, values)  # refuse unknown keys/languages before anything is queued
+    queued = []
+    for step, name, _path in found:
+        same = run.evaluations.filter(checkpoint=name, suite=suite, settings=values)
+        if skip_done and same.filter(status__in=(Status.DONE, *PENDING)).exists():
+            continue
+        evaluation = _create(training_run=run, name=f"{run.name}/{name}", checkpoint=name, step=step, suite=suite,
+                             settings=values, status=Status.QUEUED)
+        _enqueue(evaluation)
+        queued.append(evaluation)
+    if queued:
+        TrainingRun.objects.filter(pk=run.pk).update(recommended_checkpoint="", recommendation_reason="")
+    return queued
+
+
+def evaluate_model(model, references: str | Path, suite: PromptSuite | None = None,
+                   overrides: dict | None = None) -> Evaluation:
+    """Queue an evaluation of a registered model as is (e.g. the base model: 'before' next to 'after')."""
+    suite = suite or PromptSuite.default()
+    values = resolve_settings(overrides, model.native_size)
+    values["references"] = str(references)
+    suite_for(suite, values)
+    evaluation = _create(model=model, name=model.name, suite=suite, settings=values, status=Status.QUEUED)
+    _enqueue(evaluation)
+    return evaluation
+
+
+def latest_per_checkpoint(run: TrainingRun, statuses=(Status.DONE,)) -> list[Evaluation]:
+    """The newest evaluation of each checkpoint of the run (in `statuses`), in step order."""
+    latest: dict[str, Evaluation] = {}
+    for evaluation in run.evaluations.filter(status__in=statuses).order_by("created_at"):
+        latest[evaluation.checkpoint] = evaluation
+    return sorted(latest.values(), key=lambda e: (e.step or 0, e.checkpoint))
+
+
+def update_recommendation(run: TrainingRun) -> tuple[str | None, str] | None:
+    """Once no evaluation of the run is pending: recommend_checkpoint over its evaluated checkpoints."""
+    from training.evaluation.evaluate import EvaluationError, recommend_checkpoint
+
+    if run.evaluations.filter(status__in=PENDING).exists():
+        return None
+    done = latest_per_checkpoint(run)
+    if not done:
+        return None
+    try:
+        name, reason = recommend_checkpoint({e.checkpoint: e.overall for e in done})
+    except EvaluationError as exc:
+        name, reason = None, str(exc)
+    TrainingRun.objects.filter(pk=run.pk).update(recommended_checkpoint=name or "", recommendation_reason=reason)
+    return name, reason
+
+
+def chosen_evaluation(run: TrainingRun) -> Evaluation | None:
+    """The evaluation standing for the run in comparisons: its recommended checkpoint, else the last one."""
+    done = latest_per_checkpoint(run)
+    return next((e for e in done if e.checkpoint == run.recommended_checkpoint), done[-1] if done else None)
+
+
+def wait(evaluations, timeout: float = 3600, interval: float = 0.5, on_tick=None) -> list[Evaluation]:
+    """Poll until none of the evaluations is queued/running (a worker on 'generation' must run them)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    pks = [e.pk for e in evaluations]
+    while True:
+        rows = list(Evaluation.objects.filter(pk__in=pks))
+        if on_tick:
+            on_tick(rows)
+        if not any(r.status in PENDING for r in rows):
+            return rows
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"evaluations still pending after {timeout:.0f}s; is a 'generation' worker running?")
+        time.sleep(interval)
+
+
+# -- pages -------------------------------------------------------------------------------------------------
+def loss_svg(run: TrainingRun, width: int = 600, height: int = 200) -> str:
+    """The training loss per step (metrics.csv, thinned like the admin's live curve) as inline SVG."""
+    from training.admin import _losses
+
+    points = _losses(run)
+    if len(points) < 2:
+        return "<p class=note>(no loss curve: fewer than two logged steps)</p>"
+    x0, x1 = points[0][0], points[-1][0]
+    ys = [p[1] for p in points]
+    y0, y1 = min(ys), max(ys)
+    pad, sx = 20, (width - 40) / max(x1 - x0, 1)
+    sy = (height - 2 * pad) / (y1 - y0 if y1 > y0 else 1.0)
+    coords = " ".join(f"{pad + (x - x0) * sx:.1f},{height - pad - (y - y0) * sy:.1f}" for x, y in points)
+    return (f'<svg width="{width}" height="{height}" viewBox="0 0 {width} {height}" role="img" '
+            f'aria-label="training loss per step" style="background:#fff;border:1px solid #ccc">'
+            f'<polyline fill="none" stroke="#c0392b" stroke-width="1.5" points="{coords}"></polyline>'
+            f'<text x="4" y="14" font-size="11">{y1:.4f}</text><text x="4" y="{height - 6}" font-size="11">{y0:.4f}</text>'
+            f'<text x="{width - 60}" y="{height - 6}" font-size="11">step {x1}</text></svg>')
+
+
+def _settings_line(evaluation: Evaluation) -> str:
+    s = evaluation.settings or {}
+    return (f"suite {evaluation.suite.name if evaluation.suite else '?'} · {s.get('images_per_prompt')} images per prompt · "
+            f"{s.get('steps')} steps {s.get('scheduler')} CFG {s.get('guidance_scale')} · {s.get('width')}×{s.get('height')} · "
+            f"seed {s.get('seed')} · CLIP {s.get('clip_model')} · DINO {s.get('dino_model') or 'off'}")
+
+
+def run_report_html(run: TrainingRun, extra_top: str = "") -> str:
+    """One run: settings, loss curve, recommendation, metrics per checkpoint, charts, picture grids."""
+    from training.evaluation.report import CHART_KEYS, LABELS, _bar_chart, _img, _page, _table, _thumbnail
+
+    done = latest_per_checkpoint(run)
+    pending = run.evaluations.filter(status__in=PENDING).count()
+    failed = [e for e in run.evaluations.filter(status=Status.FAILED)]
+    e = html.escape
+    parts = [extra_top, f"<h1>Training run {e(run.name)}</h1>",
+             f"<p>{e(run.method)} on {e(run.base_model.name)} · dataset {e(run.dataset.name)} · status {e(run.status)} "
+             f"· step {run.step}/{run.max_steps} · settings {e(str(run.settings_values()))}</p>"]
+    if done:
+        parts.append(f"<p class=note>Evaluation: {e(_settings_line(done[-1]))}</p>")
+    parts.append("<h2>Recommendation</h2>")
+    if run.recommendation_reason:
+        parts.append(f"<p><b>Recommended: {e(run.recommended_checkpoint or 'none')}</b> — {e(run.recommendation_reason)}</p>")
+    else:
+        parts.append(f"<p class=note>Not yet: {pending} evaluation(s) pending, {len(done)} done.</p>")
+    for f in failed:
+        parts.append(f"<p class=warn>{e(f.name)} failed: {e(f.error)}</p>")
+    parts.append("<h2>Training loss</h2>" + loss_svg(run))
+    if not done:
+        return _page(f"Training run {run.name}", "".join(parts) + "<p>No evaluated checkpoints yet.</p>")
+    overall = {ev.checkpoint: ev.overall or {} for ev in done}
+    parts.append("<h2>Metrics per checkpoint</h2>" + _table(overall, "checkpoint"))
+    keys = [k for k in CHART_KEYS if any(m.get(k) is not None for m in overall.values())]
+    parts.append(_img(_bar_chart([LABELS[k] for k in keys], {n: [m.get(k) for k in keys] for n, m in overall.items()},
+                                 "Metrics per checkpoint"), "metrics per checkpoint", "chart"))
+    prompts = list(dict.fromkeys(p for ev in done for p in (ev.by_prompt or {})))
+    parts.append(_img(_bar_chart(prompts, {ev.checkpoint: [(ev.by_prompt or {}).get(p, {}).get("clip_t") for p in prompts]
+                                           for ev in done}, "CLIP-T per prompt"), "CLIP-T per prompt", "chart"))
+    parts.append("<h2>Pictures per prompt and checkpoint</h2>")
+    images = {ev.pk: list(ev.images.all()) for ev in done}
+    for prompt_id in prompts:
+        parts.append(f"<h3>{e(prompt_id)}</h3>")
+        for ev in done:
+            parts.append(f"<p class=note>{e(ev.checkpoint)}</p><div class=grid>")
+            for row in (r for r in images[ev.pk] if r.prompt_id == prompt_id):
+                uri = _thumbnail(ev.out_path / row.file) if row.file else None
+                caption = f"seed {row.seed} · CLIP-T {row.clip_t:.3f} · max train sim {row.max_train_sim:.3f}" + (
+                    " · NEAR COPY" if row.near_copy else "")
+                picture = _img(uri, f"{ev.checkpoint} seed {row.seed}", "thumb") if uri else "<p>(no file)</p>"
+                parts.append(f"<figure class=\"{'copy' if row.near_copy else ''}\">{picture}"
+                             f"<figcaption>{e(caption)}</figcaption></figure>")
+            parts.append("</div>")
+    return _page(f"Training run {run.name}", "".join(parts))
+
+
+def comparison_html(runs: list[TrainingRun], extra_top: str = "", grid_keys: list[str] | None = None) -> str:
+    """Several runs side by side: each by its recommended (else last) evaluated checkpoint."""
+    from training.evaluation.report import render_comparison
+
+    results, rows = {}, []
+    e = html.escape
+    for run in runs:
+        chosen = chosen_evaluation(run)
+        values = run.settings_values()
+        grid = " ".join(f"{k}={values.get(k, run.config.get(k))}" for k in (grid_keys or []))
+        if chosen is None:
+            rows.append(f"<tr><td class=l>{e(run.name)}</td><td class=l>{e(grid)}</td><td class=l>{e(run.status)}</td>"
+                        f"<td class=l>(not evaluated)</td></tr>")
+            continue
+        label = f"{run.name} ({chosen.checkpoint})"
+        results[label] = chosen.result()
+        rows.append(f"<tr><td class=l>{e(run.name)}</td><td class=l>{e(grid)}</td><td class=l>{e(run.status)}</td>"
+                    f"<td class=l>{e(run.recommended_checkpoint or '–')}: {e(run.recommendation_reason)}</td></tr>")
+    table = ("<h2>Runs</h2><table><tr><th class=l>run</th><th class=l>settings</th><th class=l>status</th>"
+             "<th class=l>recommended checkpoint</th></tr>" + "".join(rows) + "</table>")
+    if not results:
+        from training.evaluation.report import _page
+
+        return _page("Run comparison", extra_top + "<h1>Run comparison</h1>" + table + "<p>Nothing evaluated yet.</p>")
+    page = render_comparison(results)
+    return page.replace("<body>", "<body>" + extra_top + table, 1)
