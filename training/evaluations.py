@@ -41,6 +41,7 @@ def dino_spec(value: str | None) -> str | None:
 
 def resolve_settings(overrides: dict | None, native_size: int | None = None) -> dict:
     values = dict(DEFAULT_SETTINGS)
+    values.update(getattr(settings, "RETROPORTAL_EVALUATION_DEFAULTS", {}) or {})  # site-wide defaults (e.g. steps)
     unknown = sorted(set(overrides or {}) - set(values) - {"references"})
     if unknown:
         raise EvaluationRefused(f"unknown evaluation setting(s): {', '.join(unknown)}")

@@ -37,30 +37,48 @@ class Command(BaseCommand):
     requires_system_checks = []  # a path needs no database
 
     def add_arguments(self, parser):
-        parser.add_argument("--model", required=True, help="folder, .safetensors file, hub id or registry name")
+        parser.add_argument("--model", help="folder, .safetensors file, hub id or registry name")
+        parser.add_argument("--run", help="a training run's name: queue one evaluation per checkpoint on the 'generation' "
+                                          "queue (rows in the database, report in the admin); instead of --model")
+        parser.add_argument("--checkpoints", choices=("all", "last"), default="all", help="with --run: which checkpoints")
+        parser.add_argument("--wait", action="store_true", help="with --run: wait for the workers, print the metrics "
+                                                               "and write OUT/report.html if --out is given")
         parser.add_argument("--lora", help="LoRA .safetensors (e.g. a run's pytorch_lora_weights.safetensors)")
         parser.add_argument("--lora-scale", type=float, default=1.0)
-        parser.add_argument("--references", required=True, help="folder of the training/reference pictures (or a prepared dataset folder)")
-        parser.add_argument("--prompts", help="suite file (.yaml/.json); default: training/evaluation/suites/retro_default.yaml")
+        parser.add_argument("--references", help="folder of the training/reference pictures (or a prepared dataset folder)")
+        parser.add_argument("--prompts", help="suite file (.yaml/.json); default: training/evaluation/suites/retro_default.yaml "
+                                              "(with --run also the name of a PromptSuite in the admin)")
         parser.add_argument("--prompt-keys", help="comma-separated concept keys to keep (default: all)")
         parser.add_argument("--languages", help="comma-separated languages to keep, e.g. en,id (default: all)")
-        parser.add_argument("--images-per-prompt", type=int, default=4)
-        parser.add_argument("--steps", type=int, default=30)
-        parser.add_argument("--width", type=int, default=512)
-        parser.add_argument("--height", type=int, default=512)
-        parser.add_argument("--seed", type=int, default=1234, help="image j of every prompt uses seed + j")
-        parser.add_argument("--guidance-scale", type=float, default=7.0)
-        parser.add_argument("--scheduler", default="dpmpp_2m")
+        parser.add_argument("--images-per-prompt", type=int, default=None, help="default 4 (--run: 2)")
+        parser.add_argument("--steps", type=int, default=None, help="default 30 (--run: 25)")
+        parser.add_argument("--width", type=int, default=None, help="default 512 (--run: the base model's native size)")
+        parser.add_argument("--height", type=int, default=None)
+        parser.add_argument("--seed", type=int, default=None, help="image j of every prompt uses seed + j (default 1234)")
+        parser.add_argument("--guidance-scale", type=float, default=None, help="default 7.0")
+        parser.add_argument("--scheduler", default=None, help="default dpmpp_2m")
         parser.add_argument("--negative-prompt", default="")
         parser.add_argument("--clip-model", help="open_clip spec (ARCH/PRETRAINED, hf-hub:…, local-dir:…); default RETROPORTAL_CLIP_MODEL")
-        parser.add_argument("--dino-model", default=DEFAULT_DINO, help=f"hub id or local folder of a DINO ViT (default {DEFAULT_DINO}); 'none' skips DINO")
+        parser.add_argument("--dino-model", default=None, help=f"hub id or local folder of a DINO ViT (default RETROPORTAL_DINO_MODEL, {DEFAULT_DINO}); 'none' skips DINO")
         parser.add_argument("--near-copy-threshold", type=float, default=None, help="max-similarity at or above which a picture is a near copy (default 0.9)")
         parser.add_argument("--name", help="display name in the report (default: model name + LoRA)")
         parser.add_argument("--compare", nargs="+", metavar="DIR", help="earlier evaluation folders to compare with (writes comparison.html)")
-        parser.add_argument("--out", required=True, help="output folder")
+        parser.add_argument("--out", help="output folder (required with --model)")
         parser.add_argument("--allow-pickle", action="store_true")
 
     def handle(self, *args, **o):
+        if o["run"]:
+            if o["model"]:
+                raise CommandError("--run and --model: give one of them")
+            return self._handle_run(o)
+        for flag in ("model", "references", "out"):
+            if not o[flag]:
+                raise CommandError(f"--{flag} is required (or --run RUN_NAME to evaluate a training run's checkpoints)")
+        for flag, default in (("images_per_prompt", 4), ("steps", 30), ("width", 512), ("height", 512), ("seed", 1234),
+                              ("guidance_scale", 7.0), ("scheduler", "dpmpp_2m")):
+            o[flag] = default if o[flag] is None else o[flag]
+        if o["dino_model"] is None:
+            o["dino_model"] = getattr(settings, "RETROPORTAL_DINO_MODEL", DEFAULT_DINO)
         from generator.engine.loading import ModelLoadError
         from generator.engine.params import ParamError
         from training.evaluation import metrics
@@ -125,3 +143,70 @@ class Command(BaseCommand):
         if o["lora"]:
             return source, o["lora"], o["lora_scale"], name
         return source, entry_lora, entry_scale, name
+
+    # -- --run: the Django layer (training.evaluations) ---------------------------------------------------
+    def _handle_run(self, o):
+        from training import evaluations
+        from training.models import TrainingRun
+
+        run = TrainingRun.objects.select_related("base_model", "dataset").filter(name=o["run"]).first()
+        if run is None:
+            raise CommandError(f"--run {o['run']}: no such training run")
+        overrides = {
+            "images_per_prompt": o["images_per_prompt"], "steps": o["steps"], "width": o["width"], "height": o["height"],
+            "seed": o["seed"], "guidance_scale": o["guidance_scale"], "scheduler": o["scheduler"],
+            "negative_prompt": o["negative_prompt"] or None,
+            "prompt_keys": o["prompt_keys"], "languages": o["languages"], "clip_model": o["clip_model"],
+            "dino_model": o["dino_model"], "near_copy_threshold": o["near_copy_threshold"],
+        }
+        if o["references"]:
+            overrides["references"] = o["references"]
+        try:
+            suite = self._suite(o["prompts"])
+            queued = evaluations.evaluate_run(run, o["checkpoints"], suite, overrides)
+        except evaluations.EvaluationRefused as e:
+            raise CommandError(str(e)) from e
+        for ev in queued:
+            self.stdout.write(f"queued {ev.name} (evaluation {ev.pk})")
+        if not queued:
+            self.stdout.write(f"skip {run.name}: every selected checkpoint is already evaluated with these settings")
+        if not o["wait"]:
+            return
+        try:
+            rows = evaluations.wait(queued or [], timeout=24 * 3600)
+        except TimeoutError as e:
+            raise CommandError(str(e)) from e
+        for ev in rows:
+            if ev.status == ev.Status.FAILED:
+                self.stderr.write(f"{ev.name}: failed: {ev.error}")
+        run.refresh_from_db()
+        for ev in evaluations.latest_per_checkpoint(run):
+            m = ev.overall or {}
+            self.stdout.write(f"{ev.checkpoint}: " + "  ".join(
+                f"{k}={m[k]:.4f}" for k in ("clip_t", "clip_i", "dino", "near_copy_rate") if m.get(k) is not None))
+        self.stdout.write(f"recommended: {run.recommended_checkpoint or 'none'} ({run.recommendation_reason})")
+        if o["out"]:
+            from training.evaluation.report import write_report
+
+            self.stdout.write(str(write_report(evaluations.run_report_html(run), Path(o["out"]) / "report.html")))
+
+    def _suite(self, value):
+        from django.core.exceptions import ValidationError
+
+        from training.models import PromptSuite
+
+        if not value:
+            return None
+        suite = PromptSuite.objects.filter(name=value).first()
+        if suite is not None:
+            return suite
+        path = Path(value)
+        if not path.is_file():
+            raise CommandError(f"--prompts {value}: neither a PromptSuite name nor a file")
+        suite = PromptSuite.objects.filter(name=path.stem).first() or PromptSuite(name=path.stem)
+        suite.text = path.read_text(encoding="utf-8")
+        try:
+            suite.save()
+        except ValidationError as e:
+            raise CommandError(f"--prompts {value}: {'; '.join(e.messages)}") from e
+        return suite
