@@ -279,7 +279,7 @@ def run_report_html(run: TrainingRun, extra_top: str = "") -> str:
     return _page(f"Training run {run.name}", "".join(parts))
 
 
-def comparison_html(runs: list[TrainingRun], extra_top: str = "", grid_keys: list[str] | None = None) -> str:
+def comparison_html(runs: list[TrainingRun], extra_top: str = "") -> str:
     """Several runs side by side: each by its recommended (else last) evaluated checkpoint."""
     from training.evaluation.report import render_comparison
 
@@ -288,7 +288,8 @@ def comparison_html(runs: list[TrainingRun], extra_top: str = "", grid_keys: lis
     for run in runs:
         chosen = chosen_evaluation(run)
         values = run.settings_values()
-        grid = " ".join(f"{k}={values.get(k, run.config.get(k))}" for k in (grid_keys or []))
+        grid = str(values.get("training_comment") or "") or (
+            f"dataset {run.dataset.name}, {values.get('max_steps')} steps, rank {values.get('rank')}")
         if chosen is None:
             rows.append(f"<tr><td class=l>{e(run.name)}</td><td class=l>{e(grid)}</td><td class=l>{e(run.status)}</td>"
                         f"<td class=l>(not evaluated)</td></tr>")
