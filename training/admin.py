@@ -416,7 +416,9 @@ class TrainingRunAdmin(admin.ModelAdmin):
             except evaluations.EvaluationRefused as exc:
                 self.message_user(request, str(exc), messages.WARNING)
             else:
-                self.message_user(request, f"{run.name}: {len(queued)} checkpoint evaluation(s) queued"
+                checkpoints = sum(1 for e in queued if e.training_run_id)
+                self.message_user(request, f"{run.name}: {checkpoints} checkpoint evaluation(s) queued"
+                                           + (" and the base model's" if len(queued) > checkpoints else "")
                                            + ("" if queued else " (every checkpoint is already evaluated)") + ".")
 
     @admin.action(description="Compare selected runs (evaluation report)")

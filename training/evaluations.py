@@ -111,10 +111,13 @@ def _create(**fields) -> Evaluation:
 
 
 def evaluate_run(run: TrainingRun, checkpoints: str = "all", suite: PromptSuite | None = None,
-                 overrides: dict | None = None, skip_done: bool = True) -> list[Evaluation]:
+                 overrides: dict | None = None, skip_done: bool = True, include_base: bool = True) -> list[Evaluation]:
     """Queue one evaluation per checkpoint ('all' or the 'last'); returns the rows queued now.
 
     A checkpoint already evaluated (or being evaluated) with the same suite and settings is skipped.
+    include_base also evaluates the run's base model with the very same suite, seeds, settings and
+    references (once: every run on that base and dataset shares it), so 'before' and 'after' compare
+    like with like.
     """
     if checkpoints not in ("all", "last"):
         raise EvaluationRefused(f"--checkpoints {checkpoints}: use all or last")
@@ -140,7 +143,27 @@ def evaluate_run(run: TrainingRun, checkpoints: str = "all", suite: PromptSuite 
         queued.append(evaluation)
     if queued:
         TrainingRun.objects.filter(pk=run.pk).update(recommended_checkpoint="", recommendation_reason="")
+    if include_base:
+        base = base_evaluations(run, values, suite, statuses=(Status.DONE, *PENDING))
+        if not base:
+            evaluation = _create(model=run.base_model, name=f"{run.base_model.name} (base)", checkpoint="base",
+                                 suite=suite, settings=values, status=Status.QUEUED)
+            _enqueue(evaluation)
+            queued.append(evaluation)
     return queued
+
+
+def base_evaluations(run: TrainingRun, values: dict | None = None, suite: PromptSuite | None = None,
+                     statuses=(Status.DONE,)) -> list[Evaluation]:
+    """Evaluations of the run's base model made with the same settings and suite as the run's own
+    (its latest evaluation's, unless given), newest first."""
+    if values is None or suite is None:
+        own = latest_per_checkpoint(run)
+        if not own:
+            return []
+        values, suite = own[-1].settings, own[-1].suite
+    return list(Evaluation.objects.filter(model=run.base_model, training_run=None, suite=suite, settings=values,
+                                          status__in=statuses).order_by("-created_at"))
 
 
 def evaluate_model(model, references: str | Path, suite: PromptSuite | None = None,
@@ -254,6 +277,12 @@ def run_report_html(run: TrainingRun, extra_top: str = "") -> str:
     parts.append("<h2>Training loss</h2>" + loss_svg(run))
     if not done:
         return _page(f"Training run {run.name}", "".join(parts) + "<p>No evaluated checkpoints yet.</p>")
+    base = base_evaluations(run)[:1]
+    if base:
+        base[0].checkpoint = f"base ({run.base_model.name})"
+        parts.append("<p class=note>The first row is the base model before fine-tuning, evaluated with the same "
+                     "prompts, seeds, settings and reference pictures (not a candidate for the recommendation).</p>")
+    done = base + done
     overall = {ev.checkpoint: ev.overall or {} for ev in done}
     parts.append("<h2>Metrics per checkpoint</h2>" + _table(overall, "checkpoint"))
     keys = [k for k in CHART_KEYS if any(m.get(k) is not None for m in overall.values())]
@@ -281,11 +310,14 @@ def run_report_html(run: TrainingRun, extra_top: str = "") -> str:
 
 def comparison_html(runs: list[TrainingRun], extra_top: str = "") -> str:
     """Several runs side by side: each by its recommended (else last) evaluated checkpoint."""
+    from training.evaluation.evaluate import EvaluationError, recommend_checkpoint
     from training.evaluation.report import render_comparison
 
-    results, rows = {}, []
+    results, rows, bases = {}, [], {}
     e = html.escape
     for run in runs:
+        for base in base_evaluations(run)[:1]:
+            bases.setdefault(base.pk, (f"{base.name} on {run.dataset.name}", base))
         chosen = chosen_evaluation(run)
         values = run.settings_values()
         grid = str(values.get("training_comment") or "") or (
@@ -304,5 +336,15 @@ def comparison_html(runs: list[TrainingRun], extra_top: str = "") -> str:
         from training.evaluation.report import _page
 
         return _page("Run comparison", extra_top + "<h1>Run comparison</h1>" + table + "<p>Nothing evaluated yet.</p>")
-    page = render_comparison(results)
-    return page.replace("<body>", "<body>" + extra_top + table, 1)
+    try:
+        choice, reason = recommend_checkpoint({n: r.overall for n, r in results.items()})
+        verdict = f"<p><b>Recommended run: {e(choice or 'none')}</b> — {e(reason)}</p>"
+    except EvaluationError as exc:
+        verdict = f"<p class=warn>No recommendation: {e(str(exc))}</p>"
+    if bases:
+        verdict += ("<p class=note>Base model rows: the model before fine-tuning, evaluated with the same prompts, "
+                    "seeds, settings and reference pictures (not candidates).</p>")
+    everything = {label: ev.result() for label, ev in bases.values()}
+    everything.update(results)
+    page = render_comparison(everything, recommend=False)
+    return page.replace("<body>", "<body>" + extra_top + table + verdict, 1)

@@ -50,8 +50,10 @@ def test_admin_evaluates_every_checkpoint_and_reports(make_run, worker, eval_set
     client.force_login(staff)
     response = client.post(reverse("admin:training_trainingrun_changelist"),
                            {"action": "evaluate_checkpoints", "_selected_action": [run.pk]}, follow=True)
-    assert "2 checkpoint evaluation(s) queued" in response.content.decode()
+    assert "2 checkpoint evaluation(s) queued and the base model&#x27;s" in response.content.decode()
     wait_evaluations(run, 2, worker)
+    base = Evaluation.objects.get(model=run.base_model, training_run=None)
+    wait_for(lambda: reload(base).status == "done", timeout=60, message="the base model's evaluation")
 
     evaluations = list(Evaluation.objects.filter(training_run=run).order_by("step"))
     assert [(e.checkpoint, e.step) for e in evaluations] == [("checkpoint-2", 2), ("checkpoint-4", 4)]
@@ -63,8 +65,11 @@ def test_admin_evaluates_every_checkpoint_and_reports(make_run, worker, eval_set
         (image,) = EvaluationImage.objects.filter(evaluation=e)
         assert (image.prompt_id, image.language, image.seed) == ("girl-glasses-market.en", "en", 3)
         assert (e.out_path / image.file).is_file() and (e.out_path / "report.html").is_file()
-    # two checkpoints of one run saw the same noise but different weights
-    assert evaluations[0].overall["clip_t"] != evaluations[1].overall["clip_t"]
+    # before vs after: the base model saw the same prompts, seeds, size and references, without a LoRA
+    assert base.settings == evaluations[0].settings and base.suite == evaluations[0].suite and not base.lora_path
+    assert base.images.get().seed == 3
+    # two checkpoints and the base saw the same noise but different weights
+    assert len({evaluations[0].overall["clip_t"], evaluations[1].overall["clip_t"], base.overall["clip_t"]}) == 3
     reload(run)
     assert run.recommended_checkpoint in ("checkpoint-2", "checkpoint-4")
     assert run.recommendation_reason.startswith(run.recommended_checkpoint + ": highest CLIP-T")
@@ -72,12 +77,13 @@ def test_admin_evaluates_every_checkpoint_and_reports(make_run, worker, eval_set
     # manage.py evaluate --run: everything is evaluated already, nothing is queued again
     call_command("evaluate", run="eval-run", checkpoints="all")
     assert "skip eval-run" in capsys.readouterr().out
-    assert Evaluation.objects.filter(training_run=run).count() == 2
+    assert Evaluation.objects.count() == 3
 
     report_url = reverse("admin:training_trainingrun_report", args=[run.pk])
     body = client.get(report_url).content.decode()
     assert f"Recommended: {run.recommended_checkpoint}" in body
     assert "checkpoint-2" in body and "checkpoint-4" in body and "<polyline" in body and "Metrics per checkpoint" in body
+    assert "base (tiny-sd1)" in body
     download = client.get(report_url + "?download=1")
     assert download["Content-Disposition"] == 'attachment; filename="eval-run-report.html"'
     exported = download.content.decode()
@@ -88,7 +94,7 @@ def test_admin_evaluates_every_checkpoint_and_reports(make_run, worker, eval_set
     page.route("**/*", lambda route: (blocked.append(route.request.url), route.abort()))  # any network request
     page.set_content(exported, wait_until="load")
     assert page.locator("h1").inner_text() == "Training run eval-run"
-    assert page.locator("img.thumb").count() == 2 and page.locator("svg polyline").count() == 1
+    assert page.locator("img.thumb").count() == 3 and page.locator("svg polyline").count() == 1
     assert page.evaluate("Array.from(document.images).every(i => i.complete && i.naturalWidth > 0)")
     assert not blocked and all(url.startswith("data:") for url in requests), (blocked, requests)
     ARTIFACTS.mkdir(exist_ok=True)

@@ -66,6 +66,10 @@ def test_sweep_trains_evaluates_compares_and_skips_finished_runs(worker, base_mo
     assert [r["run"] for r in rows] == NAMES and {r["regularization"] for r in rows} == {"none", "l2sp"}
     comparison = (results / "comparison.html").read_text()
     assert all(f"{name} (checkpoint-2)" in comparison for name in NAMES) and "https:" not in comparison
+    assert "Recommended run: sw-" in comparison
+    # before vs after: the base model once per reference set (the 2-picture subset and the whole dataset)
+    assert "tiny-sd1 (base) on tiny-girls-first2" in comparison and "tiny-sd1 (base) on tiny-girls<" in comparison
+    assert Evaluation.objects.filter(training_run=None, status="done").count() == 2
 
     # Re-run: nothing is trained or evaluated again.
     before = {r.name: (r.updated_at, r.finished_at, r.started_at, r.rq_job_id) for r in runs.values()}
