@@ -29,6 +29,16 @@ DEFAULT_SETTINGS = {
 }
 
 
+ENQUEUE_GRACE_SECONDS = 10
+STOPPED = "The worker running this evaluation stopped unexpectedly (killed or crashed); evaluate the run again."
+LOST = "The evaluation job was lost from the queue (Redis restarted or was flushed); evaluate the run again."
+
+
+def alive_key(evaluation_id) -> str:
+    """Redis key the worker refreshes while it evaluates (generator.tasks.JobHeartbeat)."""
+    return f"retroportal:evaluation-alive:{evaluation_id}"
+
+
 class EvaluationRefused(Exception):
     """The evaluation cannot be queued (run still training, no checkpoints, bad settings); says why."""
 
@@ -178,6 +188,36 @@ def evaluate_model(model, references: str | Path, suite: PromptSuite | None = No
     return evaluation
 
 
+def reconcile(evaluation: Evaluation) -> Evaluation:
+    """A running evaluation whose worker died (heartbeat gone), or a queued one whose job vanished, fails
+    with the reason (a failed checkpoint is queued again by the next 'evaluate')."""
+    from django.utils import timezone
+    from rq.exceptions import NoSuchJobError
+    from rq.job import Job, JobStatus
+
+    from generator.services import heartbeat_alive
+
+    if evaluation.status not in PENDING or settings.RETROPORTAL_RUN_JOBS_INLINE:
+        return evaluation
+    reason = None
+    if evaluation.status == Status.RUNNING:
+        if not heartbeat_alive(alive_key(evaluation.pk), evaluation.worker_name):
+            reason = STOPPED
+    elif (timezone.now() - evaluation.created_at).total_seconds() > ENQUEUE_GRACE_SECONDS:
+        try:
+            rq_status = Job.fetch(evaluation.rq_job_id, connection=django_rq.get_connection(QUEUE_NAME)).get_status(refresh=True)
+        except NoSuchJobError:
+            rq_status = None
+        if rq_status in (None, JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED):
+            reason = LOST
+    if reason and Evaluation.objects.filter(pk=evaluation.pk, status=evaluation.status).update(
+            status=Status.FAILED, error=reason, finished_at=timezone.now()):
+        if evaluation.training_run_id:
+            update_recommendation(evaluation.training_run)
+    evaluation.refresh_from_db()
+    return evaluation
+
+
 def latest_per_checkpoint(run: TrainingRun, statuses=(Status.DONE,)) -> list[Evaluation]:
     """The newest evaluation of each checkpoint of the run (in `statuses`), in step order."""
     latest: dict[str, Evaluation] = {}
@@ -216,7 +256,7 @@ def wait(evaluations, timeout: float = 3600, interval: float = 0.5, on_tick=None
     deadline = time.monotonic() + timeout
     pks = [e.pk for e in evaluations]
     while True:
-        rows = list(Evaluation.objects.filter(pk__in=pks))
+        rows = [reconcile(row) for row in Evaluation.objects.filter(pk__in=pks)]
         if on_tick:
             on_tick(rows)
         if not any(r.status in PENDING for r in rows):
@@ -258,6 +298,8 @@ def run_report_html(run: TrainingRun, extra_top: str = "") -> str:
     """One run: settings, loss curve, recommendation, metrics per checkpoint, charts, picture grids."""
     from training.evaluation.report import CHART_KEYS, LABELS, _bar_chart, _img, _page, _table, _thumbnail
 
+    for evaluation in run.evaluations.filter(status__in=PENDING):
+        reconcile(evaluation)
     done = latest_per_checkpoint(run)
     pending = run.evaluations.filter(status__in=PENDING).count()
     failed = [e for e in run.evaluations.filter(status=Status.FAILED)]

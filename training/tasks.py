@@ -307,14 +307,23 @@ def run_evaluation_job(evaluation_id: int) -> str:
     """RQ entry point: evaluate one checkpoint (or model); returns its final status. Never raises for a
     failed evaluation (the row says failed, with the one-line reason)."""
     from django.db import close_old_connections, connection
+
+    from generator.tasks import JobHeartbeat
+    from training import evaluations
+
+    if not connection.in_atomic_block:
+        close_old_connections()
+    with JobHeartbeat(evaluation_id, key=evaluations.alive_key(evaluation_id)):
+        return _run_evaluation(evaluation_id)
+
+
+def _run_evaluation(evaluation_id: int) -> str:
     from rq import get_current_job
 
     from generator.tasks import one_line
     from training import evaluations
     from training.models import Evaluation
 
-    if not connection.in_atomic_block:
-        close_old_connections()
     rq_job = get_current_job()
     mine = {"rq_job_id": rq_job.id} if rq_job is not None else {}
     claimed = Evaluation.objects.filter(pk=evaluation_id, status=Evaluation.Status.QUEUED, **mine).update(

@@ -4,7 +4,7 @@ import pytest
 
 from tests.conftest import WorkerProcess
 from tests.evaluation.conftest import tiny_dino_dir  # noqa: F401  (fixture)
-from tests.training_runs.conftest import FAST, base_model, tiny_dataset  # noqa: F401  (fixtures)
+from tests.training_runs.conftest import FAST, HEARTBEAT_TTL, base_model, tiny_dataset  # noqa: F401  (fixtures)
 
 # Evaluations this small: one prompt in one language, one 64 px picture per prompt, two denoising steps.
 EVAL = {"images_per_prompt": 1, "steps": 2, "prompt_keys": "girl-glasses-market", "languages": "en", "seed": 3}
@@ -28,12 +28,17 @@ def eval_settings(settings, tiny_clip_dir, tiny_dino_dir):  # noqa: F811
     return settings
 
 
+def start_worker(eval_settings):
+    return WorkerProcess(queues=("training", "generation"), extra_env={
+        "RETROPORTAL_CLIP_MODEL": eval_settings.RETROPORTAL_CLIP_MODEL,
+        "RETROPORTAL_DINO_MODEL": eval_settings.RETROPORTAL_DINO_MODEL,
+        "RETROPORTAL_JOB_HEARTBEAT_TTL": str(HEARTBEAT_TTL),
+    })
+
+
 @pytest.fixture
 def worker(transactional_db, redis_clean, eval_settings):
     """One real worker on both queues (trains, then evaluates), with the tiny encoders configured."""
-    process = WorkerProcess(queues=("training", "generation"), extra_env={
-        "RETROPORTAL_CLIP_MODEL": eval_settings.RETROPORTAL_CLIP_MODEL,
-        "RETROPORTAL_DINO_MODEL": eval_settings.RETROPORTAL_DINO_MODEL,
-    })
+    process = start_worker(eval_settings)
     yield process
     process.stop()

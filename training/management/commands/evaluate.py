@@ -41,6 +41,8 @@ class Command(BaseCommand):
         parser.add_argument("--run", help="a training run's name: queue one evaluation per checkpoint on the 'generation' "
                                           "queue (rows in the database, report in the admin); instead of --model")
         parser.add_argument("--checkpoints", choices=("all", "last"), default="all", help="with --run: which checkpoints")
+        parser.add_argument("--no-base", action="store_true", help="with --run: skip the base model's evaluation "
+                                                                   "(by default evaluated once with the same settings)")
         parser.add_argument("--wait", action="store_true", help="with --run: wait for the workers, print the metrics "
                                                                "and write OUT/report.html if --out is given")
         parser.add_argument("--lora", help="LoRA .safetensors (e.g. a run's pytorch_lora_weights.safetensors)")
@@ -163,7 +165,7 @@ class Command(BaseCommand):
             overrides["references"] = o["references"]
         try:
             suite = self._suite(o["prompts"])
-            queued = evaluations.evaluate_run(run, o["checkpoints"], suite, overrides)
+            queued = evaluations.evaluate_run(run, o["checkpoints"], suite, overrides, include_base=not o["no_base"])
         except evaluations.EvaluationRefused as e:
             raise CommandError(str(e)) from e
         for ev in queued:
