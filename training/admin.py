@@ -12,7 +12,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 
 from training import services
-from training.models import Dataset, DatasetImage, Evaluation, EvaluationImage, PromptSuite
+from training.models import Dataset, DatasetImage, Evaluation, EvaluationImage, PromptSuite, Sweep
 
 SERVED_SUFFIXES = {".png": "image/png", ".json": "application/json", ".txt": "text/plain; charset=utf-8"}
 
@@ -680,3 +680,69 @@ class EvaluationAdmin(admin.ModelAdmin):
     @admin.display(description="near copies")
     def near_copy_rate(self, ev):
         return self._metric(ev, "near_copy_rate")
+
+
+@admin.register(Sweep)
+class SweepAdmin(admin.ModelAdmin):
+    """Paste a sweep TOML (as for `manage.py sweep`); the 'continue' action starts, resumes or skips its runs
+    and evaluates the finished ones. Run it again as runs finish; the overview links to the comparison."""
+
+    list_display = ["name", "state", "updated_at"]
+    actions = ["continue_sweeps"]
+    readonly_fields = ["overview"]
+
+    def get_fields(self, request, obj=None):
+        return ["name", "spec"] + (["overview"] if obj else [])
+
+    def _runs(self, sweep: Sweep):
+        parsed = sweep.parse()
+        found = {r.name: r for r in TrainingRun.objects.filter(name__in=[s.name for s in parsed.runs])}
+        return parsed, [(spec, found.get(spec.name)) for spec in parsed.runs]
+
+    @admin.display(description="runs")
+    def state(self, sweep: Sweep) -> str:
+        try:
+            _, pairs = self._runs(sweep)
+        except forms.ValidationError as exc:
+            return "; ".join(exc.messages)
+        counts = {}
+        for _, run in pairs:
+            status = run.status if run else "not started"
+            counts[status] = counts.get(status, 0) + 1
+        return ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
+
+    @admin.display(description="overview")
+    def overview(self, sweep: Sweep):
+        from django.utils.html import format_html_join
+
+        from training import evaluations
+
+        parsed, pairs = self._runs(sweep)
+        rows = []
+        for spec, run in pairs:
+            chosen = evaluations.chosen_evaluation(run) if run else None
+            m = (chosen.overall or {}) if chosen else {}
+            rows.append((spec.name, " ".join(f"{k}={v}" for k, v in spec.values.items()), run.status if run else "—",
+                         run.recommended_checkpoint if run else "",
+                         *(f"{m[k]:.4f}" if m.get(k) is not None else "—" for k in ("clip_t", "clip_i", "near_copy_rate"))))
+        names = ",".join(name for name, *_ in rows)
+        body = format_html_join("", "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>", rows)
+        return format_html(
+            '<table><tr><th>run</th><th>grid</th><th>status</th><th>recommended</th><th>CLIP-T</th><th>CLIP-I</th>'
+            '<th>near copies</th></tr>{}</table><p><a href="{}?runs={}">comparison page</a> (evaluated runs)</p>',
+            body, reverse("admin:training_trainingrun_compare"), names)
+
+    @admin.action(description="Continue selected sweeps (start/resume runs, evaluate finished ones)")
+    def continue_sweeps(self, request, queryset):
+        from training import sweeps
+
+        for sweep in queryset:
+            lines = []
+            try:
+                parsed = sweep.parse()
+                sweep_runs = sweeps.launch(parsed, lines.append)
+                sweeps.evaluate_all(parsed, sweep_runs, lines.append)
+            except (forms.ValidationError, runs.RunRefused) as exc:
+                self.message_user(request, f"{sweep.name}: {exc}", messages.ERROR)
+                continue
+            self.message_user(request, f"{sweep.name}: " + "; ".join(lines))

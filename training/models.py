@@ -403,3 +403,36 @@ class EvaluationImage(models.Model):
 
     def __str__(self):
         return f"{self.evaluation}: {self.prompt_id} seed {self.seed}"
+
+
+class Sweep(models.Model):
+    """A grid of training runs described in TOML (training.sweeps); 'continue' starts, resumes or skips its
+    runs and evaluates the finished ones — the admin's form of `manage.py sweep`."""
+
+    name = models.SlugField(max_length=60, unique=True, help_text="Run names start with it (the TOML's 'name' wins).")
+    spec = models.TextField(help_text="TOML: base_model, dataset, [base] TrainConfig keys, [grid] lists "
+                                      "(dataset_size, regularization, any TrainConfig key), [evaluation] settings.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return self.name
+
+    def parse(self):
+        from training.sweeps import SweepError, parse_sweep
+
+        try:
+            return parse_sweep(self.spec or "", self.name or "sweep")
+        except SweepError as exc:
+            raise ValidationError({"spec": str(exc)}) from None
+
+    def clean(self):
+        super().clean()
+        self.name = self.parse().name
+
+    def save(self, *args, **kwargs):
+        self.name = self.parse().name
+        super().save(*args, **kwargs)

@@ -72,20 +72,29 @@ def _slug(text: str) -> str:
 
 
 def load_sweep(path: str | Path) -> Sweep:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SweepError("no such file") from None
+    return parse_sweep(text, path.stem)
+
+
+def parse_sweep(text: str, default_name: str = "sweep") -> Sweep:
+    """A Sweep from TOML text (named by its 'name' key, else default_name); SweepError naming the key."""
     from generator.models import AIModel
     from training.dreambooth.config import FIELDS
 
-    path = Path(path)
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise SweepError(f"{path}: no such file") from None
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise SweepError(f"{path}: not valid TOML ({exc})") from None
+        raise SweepError(f"not valid TOML ({exc})") from None
     unknown = sorted(set(data) - TOP_KEYS)
     if unknown:
         raise SweepError(f"{', '.join(unknown)}: unknown key(s); valid: {', '.join(sorted(TOP_KEYS))}")
-    name = _slug(str(data.get("name") or path.stem))
+    name = _slug(str(data.get("name") or default_name))
+    if not name:
+        raise SweepError("name: must contain letters or digits")
     model = AIModel.objects.filter(name=data.get("base_model", "")).first()
     if model is None:
         raise SweepError(f"base_model: no registered model named {data.get('base_model')!r}")
