@@ -169,6 +169,14 @@ RETROPORTAL_DEFAULT_MODEL = os.environ.get("RETROPORTAL_DEFAULT_MODEL", "")
 RETROPORTAL_CLIP_MODEL = os.environ.get("RETROPORTAL_CLIP_MODEL", "ViT-H-14/laion2b_s32b_b79k")
 # DINO ViT for evaluations (DINO metric, memorization); "none" measures memorization in CLIP space.
 RETROPORTAL_DINO_MODEL = os.environ.get("RETROPORTAL_DINO_MODEL", "facebook/dino-vits16")
+# Evaluation settings for the admin action / `evaluate --run` / sweeps, as JSON, e.g. '{"steps": 30, "images_per_prompt": 4}'
+# (keys of training.evaluations.DEFAULT_SETTINGS).
+try:
+    import json as _json
+
+    RETROPORTAL_EVALUATION_DEFAULTS = _json.loads(os.environ.get("RETROPORTAL_EVALUATION_DEFAULTS") or "{}")
+except ValueError as _exc:
+    raise ImproperlyConfigured(f"RETROPORTAL_EVALUATION_DEFAULTS is not valid JSON ({_exc})") from None
 RETROPORTAL_ALLOW_SIGNUP = env_bool("RETROPORTAL_ALLOW_SIGNUP", True)
 RETROPORTAL_ALLOW_PICKLE = env_bool("RETROPORTAL_ALLOW_PICKLE", False)
 RETROPORTAL_LIMITS = {
