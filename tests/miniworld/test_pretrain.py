@@ -1,0 +1,141 @@
+"""Pretraining the base mini model: a micro run writes a loadable pipeline and resumes exactly; the shipped
+base model (training/miniworld/weights/base) loads through the engine and draws a 64 px picture."""
+import dataclasses
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from django.core.management import CommandError, call_command
+
+from training.miniworld import caption, sample_attributes
+from training.miniworld.pretrain import (Hooks, PretrainConfig, augment_caption, export_pipeline, folder_size,
+                                         held_out, pretrain)
+
+REPO = Path(__file__).resolve().parents[2]
+WEIGHTS = REPO / "training" / "miniworld" / "weights"
+BASE = WEIGHTS / "base"
+
+MICRO = PretrainConfig(pool_modern=24, pool_retro=8, vae_channels=(8, 16, 16), unet_channels=(32, 32, 32),
+                       text_hidden=32, text_layers=1, unet_heads=4, vae_batch=4, unet_batch=4, encode_batch=8,
+                       vae_steps=3, unet_steps=4, warmup=2, log_every=1)
+
+
+def _weights(run) -> dict:
+    out = {f"vae.{k}": v for k, v in run.vae.state_dict().items()}
+    for name, module in run.trainables().items():
+        out.update({f"{name}.{k}": v for k, v in module.state_dict().items()})
+        out.update({f"ema.{name}.{k}": v for k, v in run.ema[name].items()})
+    return out
+
+
+def _stop_at(phase, step):
+    return Hooks(should_stop=lambda p, s: (p, s) == (phase, step))
+
+
+def test_micro_pretraining_resumes_to_the_same_weights_and_exports_a_loadable_pipeline(tmp_path):
+    from generator.engine.generate import generate
+    from generator.engine.loading import load_pipeline
+    from generator.engine.params import GenerationParams
+
+    straight = pretrain(tmp_path / "a", MICRO)
+    assert straight.phase == "done" and len(straight.history["unet"]) == MICRO.unet_steps
+
+    stopped = pretrain(tmp_path / "b", MICRO, _stop_at("vae", 2))
+    assert (stopped.phase, stopped.step) == ("vae", 2)
+    stopped = pretrain(tmp_path / "b", MICRO, _stop_at("unet", 2))  # resumes mid-VAE, stops mid-UNet
+    assert (stopped.phase, stopped.step) == ("unet", 2)
+    resumed = pretrain(tmp_path / "b", MICRO)
+    assert resumed.phase == "done"
+    # Same data, noise and state, so the same weights — up to float rounding: CPU kernels' summation order
+    # depends on buffer alignment (gradients differ by ~1e-7 between two processes), and Adam turns that into
+    # at most ~lr per step on parameters whose gradient is ~0. A resume that lost any state (optimiser, step,
+    # data order, EMA) would be off by far more than that, and its losses would differ.
+    a, b = _weights(straight), _weights(resumed)
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.allclose(a[key], b[key], atol=2e-3), key
+    for phase in ("vae", "unet"):
+        assert np.allclose(straight.history[phase], resumed.history[phase], rtol=1e-3), phase
+    other = pretrain(tmp_path / "c", dataclasses.replace(MICRO, seed=1))  # what "not the same run" looks like
+    assert max((a[k] - b[k]).abs().max() for k in a) < 0.2 * max((a[k] - _weights(other)[k]).abs().max() for k in a)
+
+    with pytest.raises(FileExistsError):
+        pretrain(tmp_path / "a", MICRO, resume=False)
+
+    folder = export_pipeline(resumed.pipeline(), tmp_path / "pipe")
+    assert (folder / "model_index.json").exists()
+    assert not list(folder.rglob("*.bin")) and list((folder / "unet").glob("*.safetensors"))
+    model = load_pipeline(str(folder), device="cpu", dtype=torch.float32)
+    assert model.architecture == "sd1" and model.native_size == 64
+    assert model.pipeline.unet.dtype == torch.float32  # fp16 on disk, upcast on load
+    result = generate(model, GenerationParams(prompt=caption(sample_attributes(np.random.default_rng(1))),
+                                              steps=2, width=64, height=64, seed=3, guidance_scale=5.0))
+    assert result.pictures[0].image.size == (64, 64)
+
+
+def test_captions_are_augmented_modern_captions_and_held_out_combinations_never_train():
+    cfg = PretrainConfig()
+    rng, rnd = np.random.default_rng(0), random.Random(0)
+    attrs = [sample_attributes(rng) for _ in range(400)]
+    texts = [augment_caption(a, rnd, cfg) for a in attrs]
+    assert 0.05 < texts.count("") / len(texts) < 0.17  # caption dropout for classifier-free guidance
+    assert not any("retro" in t for t in texts)
+    full = [t for t, a in zip(texts, attrs) if t == caption(a, "modern")]
+    assert 0 < len(full) < len(texts) / 2  # most captions are shuffled, shortened or prefixed
+    share = np.mean([held_out(a) for a in attrs])
+    assert 0.04 < share < 0.17
+    from training.miniworld.pretrain import build_pool
+
+    pool = build_pool(dataclasses.replace(cfg, pool_modern=30, pool_retro=5))
+    assert pool["modern"].shape == (30, 3, 64, 64) and pool["retro"].shape == (5, 3, 64, 64)
+    assert not any(held_out(type(attrs[0])(**names)) for names in pool["attrs"])
+
+
+def test_command_writes_pipeline_with_model_card_and_refuses_to_overwrite_a_run(tmp_path):
+    out = tmp_path / "run"
+    args = ["--out", str(out), "--tiny", "--vae-steps", "2", "--unet-steps", "2", "--pool-modern", "16",
+            "--pool-retro", "4"]
+    call_command("miniworld_pretrain", *args)
+    pipe = out / "pipeline"
+    for name in ("model_index.json", "README.md", "loss.png", "samples.png", "reconstructions.png"):
+        assert (pipe / name).exists(), name
+    card = (pipe / "README.md").read_text()
+    assert "UNet 2 x 4" in card and "cores" in card and "Reproduce" in card
+    with pytest.raises(CommandError, match="--resume"):
+        call_command("miniworld_pretrain", *args)
+    call_command("miniworld_pretrain", *args[:-6], "--unet-steps", "3", "--resume", "--pool-modern", "16")
+    assert "UNet 3 x 4" in (pipe / "README.md").read_text()
+
+
+def test_pretrain_modules_never_import_django():
+    code = ("import sys, training.miniworld.pretrain, training.miniworld.pretrain_eval, "
+            "training.miniworld.pretrain_card; bad = [m for m in sys.modules if m == 'django' or "
+            "m.startswith('django.')]; assert not bad, bad")
+    subprocess.run([sys.executable, "-c", code], cwd=REPO, check=True, env={"PYTHONPATH": str(REPO), "PATH": ""})
+
+
+def test_shipped_weights_stay_small():
+    total = folder_size(BASE) if BASE.exists() else 0
+    total += (WEIGHTS / "classifier.safetensors").stat().st_size
+    print(f"shipped mini-world weights: {total / 1e6:.1f} MB (base model + classifier)")
+    assert total <= 40e6
+
+
+@pytest.mark.skipif(not (BASE / "model_index.json").exists(), reason="no shipped base model")
+def test_shipped_base_model_loads_and_draws_a_64px_picture():
+    from generator.engine.generate import generate
+    from generator.engine.loading import load_pipeline
+    from generator.engine.params import GenerationParams
+
+    model = load_pipeline(str(BASE), device="cpu", dtype=torch.float32)
+    assert model.architecture == "sd1" and model.native_size == 64
+    assert (BASE / "README.md").exists()
+    prompt = "a young girl with pink long hair, wearing a ribbon, red shirt, on a beach"
+    result = generate(model, GenerationParams(prompt=prompt, steps=8, width=64, height=64, seed=0,
+                                              guidance_scale=5.0))
+    picture = np.asarray(result.pictures[0].image)
+    assert picture.shape == (64, 64, 3) and picture.std() > 10  # a picture, not a flat colour

@@ -1,0 +1,594 @@
+"""Pretrain the base mini model: a tiny Stable Diffusion (SD 1.x architecture) from scratch on the mini-world.
+
+Phases, each resumable from an atomic checkpoint (``run_dir/checkpoint.pt``):
+
+1. ``data``: a fixed pool of renders, generated once and saved in ``run_dir`` — modern renders with their
+   attributes (captions are drawn from them at every step), plus a smaller retro pool used only by the VAE.
+   Attribute combinations picked out by ``held_out`` never enter the pool; evaluation prompts come from them.
+2. ``vae``: a small ``AutoencoderKL`` (64 px → 16×16×4 latents) on renders of BOTH styles: L1 + an L1 on
+   image gradients (keeps outlines, dithering and grain sharp) + a small KL. A VAE that never saw retro
+   grain could not decode it, and no fine-tune of the UNet could then reach the retro style.
+3. ``latents``: the modern pool encoded once (mean and log-variance), so UNet steps skip the encoder.
+4. ``unet``: ``UNet2DConditionModel`` + ``CLIPTextModel`` (real CLIP tokenizer) from scratch on modern
+   latents only; epsilon prediction, DDPM 1000 steps (SD's scaled-linear betas), min-SNR-5 loss weights,
+   caption dropout for classifier-free guidance and caption augmentation (phrases shuffled/dropped, neutral
+   prefixes) so an unfamiliar phrase such as "retro anime style," does not break the rest of a prompt. An
+   EMA of both is kept and exported.
+
+Every step draws its randomness from generators seeded by (seed, phase, step), the models have no dropout and
+the checkpoint holds optimiser, EMA and step, so a run stopped and resumed ends with the same weights as one run
+straight through — up to float rounding (CPU summation order varies with buffer alignment; Adam can turn a 1e-7
+gradient difference into ~lr on a parameter whose gradient is ~0). The learning rate is constant after warmup,
+so a finished run can be extended with more steps. Django-free.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+import random
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .attributes import Attributes, sample_attributes
+from .captions import caption
+from .render import render
+
+PHASES = ("data", "vae", "latents", "unet", "done")
+NEUTRAL_PREFIXES = ("a portrait of ", "a picture of ", "an anime drawing of ", "anime style, ", "illustration, ",
+                    "a character, ", "high quality, ", "an image of ", "digital art, ", "bust portrait, ")
+# SD's training noise schedule (what the tiny fixture models and SD 1.5 use).
+SCHEDULE = dict(num_train_timesteps=1000, beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
+                steps_offset=1, clip_sample=False, set_alpha_to_one=False)
+
+
+@dataclasses.dataclass
+class PretrainConfig:
+    seed: int = 0
+    size: int = 64
+    pool_modern: int = 16000  # modern renders (UNet and VAE)
+    pool_retro: int = 4000  # retro renders (VAE only)
+    # VAE
+    vae_channels: tuple = (32, 64, 64)  # 3 blocks: 4x downscale, 64 px -> 16x16 latents
+    vae_layers: int = 1
+    vae_steps: int = 600
+    vae_batch: int = 16
+    vae_lr: float = 1e-3
+    kl_weight: float = 1e-6
+    grad_weight: float = 0.5
+    # UNet + text encoder
+    unet_channels: tuple = (64, 128, 128)
+    unet_layers: int = 1
+    unet_attention_from: int = 1  # first block with cross-attention (self-attention at 16x16 doubles the cost)
+    unet_heads: int = 8  # attention head dim
+    text_hidden: int = 64
+    text_layers: int = 3
+    unet_steps: int = 3000
+    unet_batch: int = 32
+    unet_lr: float = 8e-4
+    warmup: int = 200
+    min_snr_gamma: float = 5.0
+    ema_decay: float = 0.999
+    caption_dropout: float = 0.1
+    phrase_drop: float = 0.1
+    shuffle_prob: float = 0.5
+    prefix_prob: float = 0.5
+    held_out_mod: int = 10  # attribute combinations with hash % mod == 0 never enter the pool
+    encode_batch: int = 128
+    log_every: int = 10
+
+
+def held_out(attrs: Attributes, mod: int = 10) -> bool:
+    """True for ~1/mod of all attribute combinations: kept out of training, used for evaluation prompts."""
+    key = "|".join(v for v in attrs.names().values()).encode()
+    return int(hashlib.sha256(key).hexdigest()[:8], 16) % mod == 0
+
+
+def _step_seed(seed: int, phase: str, step: int) -> int:
+    return int(hashlib.sha256(f"{seed}/{phase}/{step}".encode()).hexdigest()[:12], 16)
+
+
+def _generator(seed: int, phase: str, step: int) -> torch.Generator:
+    return torch.Generator().manual_seed(_step_seed(seed, phase, step))
+
+
+# ----------------------------------------------------------------------------------------------- data
+
+
+def sample_training_attrs(rng: np.random.Generator, mod: int) -> Attributes:
+    while True:
+        attrs = sample_attributes(rng)
+        if not held_out(attrs, mod):
+            return attrs
+
+
+def sample_held_out_attrs(rng: np.random.Generator, mod: int) -> Attributes:
+    while True:
+        attrs = sample_attributes(rng)
+        if held_out(attrs, mod):
+            return attrs
+
+
+def build_pool(cfg: PretrainConfig, progress: Callable[[int], None] | None = None) -> dict:
+    """The fixed pool: uint8 NCHW images (modern, retro) and each modern image's attributes (as names).
+    progress(done) is called after every render."""
+    rng = np.random.default_rng(cfg.seed)
+    modern, retro, attrs = [], [], []
+    for i in range(cfg.pool_modern + cfg.pool_retro):
+        a = sample_training_attrs(rng, cfg.held_out_mod)
+        is_modern = i < cfg.pool_modern
+        image = render(a, "modern" if is_modern else "retro", size=cfg.size, seed=int(rng.integers(2**31)))
+        (modern if is_modern else retro).append(np.asarray(image).transpose(2, 0, 1))
+        if is_modern:
+            attrs.append(a.names())
+        if progress:
+            progress(i + 1)
+    stack = lambda xs: np.stack(xs) if xs else np.zeros((0, 3, cfg.size, cfg.size), np.uint8)  # noqa: E731
+    return {"modern": stack(modern), "retro": stack(retro), "attrs": attrs}
+
+
+def to_float(images: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(images).float().div_(127.5).sub_(1.0)
+
+
+def augment_caption(attrs: Attributes, rnd: random.Random, cfg: PretrainConfig) -> str:
+    """A modern caption, its phrases maybe shuffled / dropped, maybe behind a neutral prefix; '' for dropout."""
+    if rnd.random() < cfg.caption_dropout:
+        return ""
+    phrases = caption(attrs, "modern").split(", ")
+    kept = [p for p in phrases if rnd.random() >= cfg.phrase_drop] or [rnd.choice(phrases)]
+    if rnd.random() < cfg.shuffle_prob:
+        rnd.shuffle(kept)
+    text = ", ".join(kept)
+    if rnd.random() < cfg.prefix_prob:
+        text = rnd.choice(NEUTRAL_PREFIXES) + text
+    return text
+
+
+# --------------------------------------------------------------------------------------------- models
+
+
+def build_vae(cfg: PretrainConfig):
+    from diffusers import AutoencoderKL
+
+    n = len(cfg.vae_channels)
+    return AutoencoderKL(
+        in_channels=3, out_channels=3, latent_channels=4, block_out_channels=tuple(cfg.vae_channels),
+        down_block_types=("DownEncoderBlock2D",) * n, up_block_types=("UpDecoderBlock2D",) * n,
+        layers_per_block=cfg.vae_layers, norm_num_groups=8, sample_size=cfg.size,
+    )
+
+
+def build_text_encoder(cfg: PretrainConfig, pad_token_id: int):
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    config = CLIPTextConfig(
+        vocab_size=49408, max_position_embeddings=77, bos_token_id=49406, eos_token_id=49407,
+        pad_token_id=pad_token_id, hidden_size=cfg.text_hidden, intermediate_size=cfg.text_hidden * 4,
+        num_attention_heads=4, num_hidden_layers=cfg.text_layers, projection_dim=cfg.text_hidden, hidden_act="gelu",
+    )
+    return CLIPTextModel(config)
+
+
+def build_unet(cfg: PretrainConfig):
+    from diffusers import UNet2DConditionModel
+
+    n = len(cfg.unet_channels)
+    factor = 2 ** (len(cfg.vae_channels) - 1)
+    down = ["DownBlock2D" if i < cfg.unet_attention_from else "CrossAttnDownBlock2D" for i in range(n)]
+    return UNet2DConditionModel(
+        sample_size=cfg.size // factor, in_channels=4, out_channels=4, layers_per_block=cfg.unet_layers,
+        block_out_channels=tuple(cfg.unet_channels), down_block_types=tuple(down),
+        up_block_types=tuple(b.replace("Down", "Up") for b in reversed(down)), cross_attention_dim=cfg.text_hidden,
+        attention_head_dim=cfg.unet_heads, norm_num_groups=32,
+    )
+
+
+def build_pipeline(vae, text_encoder, unet):
+    from diffusers import PNDMScheduler, StableDiffusionPipeline
+
+    from generator.engine.tiny import build_clip_tokenizer
+
+    pipe = StableDiffusionPipeline(
+        vae=vae, text_encoder=text_encoder, tokenizer=build_clip_tokenizer(), unet=unet,
+        scheduler=PNDMScheduler.from_config({**SCHEDULE, "skip_prk_steps": True}),
+        safety_checker=None, feature_extractor=None, requires_safety_checker=False,
+    )
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+# ------------------------------------------------------------------------------------------ training
+
+
+def vae_loss(vae, x: torch.Tensor, gen: torch.Generator, cfg: PretrainConfig) -> tuple[torch.Tensor, dict]:
+    posterior = vae.encode(x).latent_dist
+    z = posterior.mean + posterior.std * torch.randn(posterior.mean.shape, generator=gen)
+    recon = vae.decode(z).sample
+    l1 = (recon - x).abs().mean()
+    grad = ((recon.diff(dim=-1) - x.diff(dim=-1)).abs().mean() + (recon.diff(dim=-2) - x.diff(dim=-2)).abs().mean())
+    kl = posterior.kl().mean() / x[0].numel()
+    loss = l1 + cfg.grad_weight * grad + cfg.kl_weight * kl * x[0].numel()
+    return loss, {"loss": loss.item(), "l1": l1.item(), "grad": grad.item()}
+
+
+def vae_batch(pool: dict, step: int, cfg: PretrainConfig) -> torch.Tensor:
+    """Half modern, half retro (all modern if there is no retro pool)."""
+    rng = np.random.default_rng(_step_seed(cfg.seed, "vae-batch", step))
+    n_retro = cfg.vae_batch // 2 if len(pool["retro"]) else 0
+    modern = pool["modern"][rng.integers(len(pool["modern"]), size=cfg.vae_batch - n_retro)]
+    parts = [modern]
+    if n_retro:
+        parts.append(pool["retro"][rng.integers(len(pool["retro"]), size=n_retro)])
+    return to_float(np.concatenate(parts))
+
+
+@torch.no_grad()
+def encode_pool(vae, images: np.ndarray, batch: int, progress: Callable[[int], None] | None = None) -> dict:
+    means, logvars = [], []
+    for i in range(0, len(images), batch):
+        dist = vae.encode(to_float(images[i:i + batch])).latent_dist
+        means.append(dist.mean)
+        logvars.append(dist.logvar)
+        if progress:
+            progress(min(i + batch, len(images)))
+    mean = torch.cat(means)
+    return {"mean": mean, "logvar": torch.cat(logvars), "scaling_factor": float(1.0 / mean.std())}
+
+
+def tokenize(tokenizer, texts: list[str]) -> torch.Tensor:
+    return tokenizer(texts, padding="max_length", max_length=tokenizer.model_max_length, truncation=True,
+                     return_tensors="pt").input_ids
+
+
+def unet_loss(unet, text_encoder, tokenizer, scheduler, latents: dict, pool_attrs: list, step: int,
+              cfg: PretrainConfig) -> tuple[torch.Tensor, dict]:
+    gen = _generator(cfg.seed, "unet", step)
+    rnd = random.Random(_step_seed(cfg.seed, "captions", step))
+    idx = torch.randint(len(latents["mean"]), (cfg.unet_batch,), generator=gen)
+    mean, logvar = latents["mean"][idx], latents["logvar"][idx]
+    z = (mean + torch.exp(0.5 * logvar) * torch.randn(mean.shape, generator=gen)) * latents["scaling_factor"]
+    texts = [augment_caption(Attributes(**pool_attrs[int(i)]), rnd, cfg) for i in idx]
+    hidden = text_encoder(tokenize(tokenizer, texts))[0]
+    noise = torch.randn(z.shape, generator=gen)
+    t = torch.randint(0, scheduler.config.num_train_timesteps, (cfg.unet_batch,), generator=gen)
+    noisy = scheduler.add_noise(z, noise, t)
+    pred = unet(noisy, t, encoder_hidden_states=hidden).sample
+    alpha_bar = scheduler.alphas_cumprod[t]
+    snr = alpha_bar / (1 - alpha_bar)
+    weight = torch.clamp(snr, max=cfg.min_snr_gamma) / snr  # min-SNR-gamma for epsilon prediction
+    per_sample = F.mse_loss(pred, noise, reduction="none").mean(dim=(1, 2, 3))
+    loss = (weight * per_sample).mean()
+    return loss, {"loss": per_sample.mean().item(), "weighted": loss.item()}
+
+
+def _lr_lambda(warmup: int):
+    return lambda step: min(1.0, (step + 1) / max(1, warmup))  # constant after warmup: resumable at any length
+
+
+@torch.no_grad()
+def ema_update(ema: dict, modules: dict, decay: float) -> None:
+    for name, module in modules.items():
+        for key, value in module.state_dict().items():
+            if value.dtype.is_floating_point:
+                ema[name][key].mul_(decay).add_(value, alpha=1 - decay)
+
+
+# ---------------------------------------------------------------------------------------- checkpoint
+
+
+def atomic_save(obj, path: Path) -> None:
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    os.close(fd)
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+class Run:
+    """Holds the models, optimisers and progress of a pretraining run in `run_dir`."""
+
+    def __init__(self, run_dir: str | Path, cfg: PretrainConfig):
+        from diffusers import DDPMScheduler
+
+        from generator.engine.tiny import build_clip_tokenizer
+
+        self.dir = Path(run_dir)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.cfg = cfg
+        self.tokenizer = build_clip_tokenizer()
+        self.scheduler = DDPMScheduler(**{k: v for k, v in SCHEDULE.items() if k != "set_alpha_to_one"})
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(cfg.seed)
+            self.vae = build_vae(cfg)
+            self.text_encoder = build_text_encoder(cfg, self.tokenizer.pad_token_id)
+            self.unet = build_unet(cfg)
+        self.vae_opt = torch.optim.AdamW(self.vae.parameters(), lr=cfg.vae_lr, weight_decay=0.0)
+        self.opt = torch.optim.AdamW(list(self.unet.parameters()) + list(self.text_encoder.parameters()),
+                                     lr=cfg.unet_lr, weight_decay=0.01)
+        self.lr = torch.optim.lr_scheduler.LambdaLR(self.opt, _lr_lambda(cfg.warmup))
+        self.ema = {name: {k: v.detach().clone() for k, v in m.state_dict().items()}
+                    for name, m in self.trainables().items()}
+        self.phase, self.step = "data", 0
+        self.history = {"vae": [], "unet": []}  # [step, mean loss over the last log_every steps]
+        self.elapsed = 0.0  # seconds in optimisation steps, over all sessions
+        self.wall = 0.0  # wall-clock seconds of the whole run (data, steps, checkpoints), over all sessions
+        self._session = time.monotonic()
+        self.pool = self.latents = None
+
+    def wall_seconds(self) -> float:
+        return self.wall + time.monotonic() - self._session
+
+    def trainables(self) -> dict:
+        return {"unet": self.unet, "text_encoder": self.text_encoder}
+
+    @property
+    def checkpoint_path(self) -> Path:
+        return self.dir / "checkpoint.pt"
+
+    def state(self) -> dict:
+        return {
+            "config": dataclasses.asdict(self.cfg), "phase": self.phase, "step": self.step,
+            "history": self.history, "elapsed": self.elapsed, "wall": self.wall_seconds(),
+            "vae": self.vae.state_dict(), "vae_opt": self.vae_opt.state_dict(),
+            "unet": self.unet.state_dict(), "text_encoder": self.text_encoder.state_dict(),
+            "opt": self.opt.state_dict(), "lr": self.lr.state_dict(), "ema": self.ema,
+        }
+
+    def save(self) -> Path:
+        atomic_save(self.state(), self.checkpoint_path)
+        return self.checkpoint_path
+
+    def load(self) -> bool:
+        if not self.checkpoint_path.exists():
+            return False
+        state = torch.load(self.checkpoint_path, map_location="cpu", weights_only=False)
+        for name in ("vae", "unet", "text_encoder"):
+            getattr(self, name).load_state_dict(state[name])
+        self.vae_opt.load_state_dict(state["vae_opt"])
+        self.opt.load_state_dict(state["opt"])
+        self.lr.load_state_dict(state["lr"])
+        self.ema = state["ema"]
+        self.phase, self.step = state["phase"], state["step"]
+        self.history, self.elapsed = state["history"], state["elapsed"]
+        self.wall, self._session = state.get("wall", 0.0), time.monotonic()
+        return True
+
+    # data files, written once per run
+    def load_or_build_pool(self, progress=None) -> dict:
+        path = self.dir / "pool.pt"
+        if path.exists():
+            self.pool = torch.load(path, weights_only=False)
+        else:
+            self.pool = build_pool(self.cfg, progress)
+            atomic_save(self.pool, path)
+        return self.pool
+
+    def load_or_encode_latents(self, progress=None) -> dict:
+        path = self.dir / "latents.pt"
+        if path.exists():
+            self.latents = torch.load(path, weights_only=False)
+        else:
+            self.vae.eval()
+            self.latents = encode_pool(self.vae, self.pool["modern"], self.cfg.encode_batch, progress)
+            atomic_save(self.latents, path)
+        return self.latents
+
+    def ema_modules(self):
+        """Copies of the UNet and text encoder holding the EMA weights."""
+        import copy
+
+        out = {}
+        for name, module in self.trainables().items():
+            clone = copy.deepcopy(module)
+            clone.load_state_dict(self.ema[name])
+            out[name] = clone.eval()
+        return out
+
+    def pipeline(self, ema: bool = True):
+        import copy
+
+        modules = self.ema_modules() if ema else {k: copy.deepcopy(v).eval() for k, v in self.trainables().items()}
+        vae = copy.deepcopy(self.vae).eval()
+        if self.latents is not None:
+            vae.register_to_config(scaling_factor=self.latents["scaling_factor"])
+        return build_pipeline(vae, modules["text_encoder"], modules["unet"])
+
+
+@dataclasses.dataclass
+class Hooks:
+    """Callbacks from `pretrain`: progress(phase, done, total, info=None) after every step / render / encoded
+    batch (done counts from the run's start, so a resumed run reports its true position);
+    should_stop(phase, step) -> bool before every step (True: checkpoint and return)."""
+
+    progress: Callable[..., None] = lambda phase, done, total, info=None: None
+    should_stop: Callable[[str, int], bool] = lambda phase, step: False
+    checkpoint_seconds: float = 300.0
+    checkpoint_every: int = 0  # steps; 0 = only by time and at phase ends
+
+
+def _train_loop(run: Run, phase: str, total: int, step_fn, hooks: Hooks) -> bool:
+    """Run steps run.step..total of `phase`; False if stopped early (checkpoint written)."""
+    last_save, window = time.monotonic(), []
+    while run.step < total:
+        if hooks.should_stop(phase, run.step):
+            run.save()
+            return False
+        started = time.perf_counter()
+        info = step_fn(run.step)
+        run.elapsed += time.perf_counter() - started
+        run.step += 1
+        window.append(info["loss"])
+        if run.step % run.cfg.log_every == 0 or run.step == total:
+            run.history[phase].append([run.step, float(np.mean(window))])
+            window = []
+        hooks.progress(phase, run.step, total, info)
+        every = hooks.checkpoint_every and run.step % hooks.checkpoint_every == 0
+        if every or time.monotonic() - last_save > hooks.checkpoint_seconds:
+            run.save()
+            last_save = time.monotonic()
+    return True
+
+
+def _vae_step(run: Run):
+    def step(i: int) -> dict:
+        run.vae.train()
+        loss, info = vae_loss(run.vae, vae_batch(run.pool, i, run.cfg), _generator(run.cfg.seed, "vae", i), run.cfg)
+        run.vae_opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(run.vae.parameters(), 1.0)
+        run.vae_opt.step()
+        return info
+    return step
+
+
+def _unet_step(run: Run):
+    params = list(run.unet.parameters()) + list(run.text_encoder.parameters())
+
+    def step(i: int) -> dict:
+        run.unet.train()
+        run.text_encoder.train()
+        loss, info = unet_loss(run.unet, run.text_encoder, run.tokenizer, run.scheduler, run.latents,
+                               run.pool["attrs"], i, run.cfg)
+        run.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        run.opt.step()
+        run.lr.step()
+        ema_update(run.ema, run.trainables(), run.cfg.ema_decay)
+        return info
+    return step
+
+
+def saved_config(run_dir: str | Path, **overrides) -> PretrainConfig | None:
+    """The config a run in `run_dir` was started with (None without a checkpoint), with `overrides` applied
+    (e.g. more steps: phases are constant-LR after warmup, so a run can be extended)."""
+    path = Path(run_dir) / "checkpoint.pt"
+    if not path.exists():
+        return None
+    saved = torch.load(path, map_location="cpu", weights_only=False)["config"]
+    return dataclasses.replace(PretrainConfig(**saved), **overrides)
+
+
+def pretrain(run_dir: str | Path, cfg: PretrainConfig, hooks: Hooks | None = None, resume: bool = True) -> Run:
+    """Run (or continue) all phases in `run_dir`; returns the Run (phase 'done' unless stopped early)."""
+    hooks = hooks or Hooks()
+    run = Run(run_dir, cfg)
+    if resume:
+        run.load()
+    elif run.checkpoint_path.exists():
+        raise FileExistsError(f"{run.checkpoint_path} exists; resume it or pick another folder")
+    run.load_or_build_pool(lambda n: hooks.progress("data", n, cfg.pool_modern + cfg.pool_retro))
+    if run.phase == "data":
+        run.phase, run.step = "vae", 0
+    if run.phase == "vae":
+        if not _train_loop(run, "vae", cfg.vae_steps, _vae_step(run), hooks):
+            return run
+        run.phase, run.step = "latents", 0
+        run.save()
+    run.load_or_encode_latents(lambda n: hooks.progress("latents", n, cfg.pool_modern))
+    if run.phase == "latents":
+        run.phase, run.step = "unet", 0
+        run.save()
+    if run.phase == "done" and run.step < cfg.unet_steps:  # a finished run extended with more UNet steps
+        run.phase = "unet"
+    if run.phase == "unet":
+        if not _train_loop(run, "unet", cfg.unet_steps, _unet_step(run), hooks):
+            return run
+        run.phase = "done"
+        run.save()
+    return run
+
+
+# -------------------------------------------------------------------------------------------- export
+
+
+def publish_dir(tmp_dir: str, out_dir: Path) -> Path:
+    """Move a fully written temp folder into place (replacing an existing one), never half-written."""
+    if out_dir.exists():
+        old = out_dir.with_name(out_dir.name + ".old-" + os.path.basename(tmp_dir))
+        os.replace(out_dir, old)
+        os.replace(tmp_dir, out_dir)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(tmp_dir, out_dir)
+    return out_dir
+
+
+def export_pipeline(pipe, out_dir: str | Path, fp16: bool = True, extra_files: dict | None = None) -> Path:
+    """Save `pipe` as a diffusers folder (safetensors, fp16 by default) at out_dir, atomically.
+
+    extra_files: name -> bytes or a PIL image, written into the folder too (model card, sample grid)."""
+    from generator.engine.loading import quiet_progress
+
+    out_dir = Path(out_dir).absolute()
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent)
+    try:
+        if fp16:
+            _quiet_to(pipe, torch.float16)
+        with quiet_progress():
+            pipe.save_pretrained(tmp, safe_serialization=True)
+        for name, content in (extra_files or {}).items():
+            if hasattr(content, "save"):
+                content.save(os.path.join(tmp, name))
+            else:
+                Path(tmp, name).write_bytes(content if isinstance(content, bytes) else content.encode())
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    finally:
+        if fp16:
+            _quiet_to(pipe, torch.float32)
+    return publish_dir(tmp, out_dir)
+
+
+def _quiet_to(pipe, dtype) -> None:
+    """pipe.to(dtype) without diffusers' warning about "modules that should be kept in float32: []"."""
+    from diffusers.utils import logging as diffusers_logging
+
+    level = diffusers_logging.get_verbosity()
+    diffusers_logging.set_verbosity_error()
+    try:
+        pipe.to(dtype)
+    finally:
+        diffusers_logging.set_verbosity(level)
+
+
+@torch.no_grad()
+def reconstruction_report(vae, n: int = 32, seed: int = 31337, size: int = 64) -> tuple[dict, list]:
+    """Mean absolute error (0-255 scale) of VAE round trips of fresh renders, per style; and the pictures
+    (originals and reconstructions, alternating) for a contact sheet."""
+    rng = np.random.default_rng(seed)
+    report, pictures = {}, []
+    vae = vae.eval()
+    for style in ("modern", "retro"):
+        images = np.stack([np.asarray(render(sample_attributes(rng), style, size=size, seed=int(rng.integers(2**31))))
+                           .transpose(2, 0, 1) for _ in range(n)])
+        x = to_float(images).to(vae.dtype)
+        recon = vae.decode(vae.encode(x).latent_dist.mean).sample.float().clamp(-1, 1)
+        out = ((recon + 1) * 127.5).round().to(torch.uint8).numpy()
+        report[style] = float(np.abs(out.astype(np.float32) - images.astype(np.float32)).mean())
+        for a, b in list(zip(images, out))[:8]:
+            pictures += [a.transpose(1, 2, 0), b.transpose(1, 2, 0)]
+    return report, pictures
+
+
+def folder_size(path: str | Path) -> int:
+    return sum(p.stat().st_size for p in Path(path).rglob("*") if p.is_file())
+
+
+def n_params(module) -> int:
+    return sum(p.numel() for p in module.parameters())

@@ -1,0 +1,149 @@
+"""Export a pretraining run as a pipeline folder with its model card (README.md, loss curves, sample grid)."""
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import io
+import json
+from pathlib import Path
+
+from PIL import Image
+
+from .classifier import machine
+from .captions import caption
+from .pretrain import Run, export_pipeline, folder_size, n_params, reconstruction_report
+from .pretrain_eval import evaluate_pipeline, generate, grid, held_out_prompts
+
+SAMPLE_SEED = 7
+
+
+def loss_plot(history: dict) -> Image.Image:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(8, 3), dpi=80)
+    for ax, (phase, title) in zip(axes, [("vae", "VAE (L1 + grad L1 + KL)"), ("unet", "UNet (epsilon MSE)")]):
+        points = history.get(phase) or [[0, 0.0]]
+        ax.plot([p[0] for p in points], [p[1] for p in points])
+        ax.set_title(title, fontsize=9)
+        ax.set_xlabel("step", fontsize=8)
+        ax.set_yscale("log")
+        ax.tick_params(labelsize=7)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    plt.close(fig)
+    return Image.open(io.BytesIO(buf.getvalue())).convert("RGB")
+
+
+def sample_grid(pipe, n: int = 16, steps: int = 20, guidance: float = 5.0) -> tuple[Image.Image, list[str]]:
+    prompts = [caption(a, "modern") for a in held_out_prompts(n, seed=SAMPLE_SEED)]
+    return grid(generate(pipe, prompts, seed=SAMPLE_SEED, steps=steps, guidance=guidance)), prompts
+
+
+def _table(accuracy: dict) -> str:
+    return "| " + " | ".join(accuracy) + " |\n|" + "---|" * len(accuracy) + "\n| " + " | ".join(
+        f"{v:.0%}" for v in accuracy.values()) + " |"
+
+
+def card_text(run: Run, info: dict) -> str:
+    cfg = dataclasses.asdict(run.cfg)
+    ev = info.get("eval") or {}
+    lines = [
+        "# miniworld-base — the base mini model",
+        "",
+        "A tiny Stable Diffusion (SD 1.x architecture, diffusers format, real CLIP tokenizer) trained from scratch "
+        "on the retroportal mini-world (`training/miniworld/`): 64 px anime bust portraits in the *modern* style. "
+        "Its VAE also learned *retro* renders (pastel palette, dithering, grain, scanlines) so that a fine-tune "
+        "can reach that style; the UNet and text encoder never saw a retro picture.",
+        "",
+        f"* components: VAE {n_params(run.vae) / 1e6:.2f} M params (4x downscale, 64 px -> 16x16x4 latents, "
+        f"scaling factor {info.get('scaling_factor', 0):.3f}), UNet {n_params(run.unet) / 1e6:.2f} M, "
+        f"CLIP text encoder {n_params(run.text_encoder) / 1e6:.2f} M (hidden {run.cfg.text_hidden}, "
+        f"{run.cfg.text_layers} layers; {49408 * run.cfg.text_hidden / 1e6:.1f} M of it is the token embedding)",
+        f"* weights: {info['dtype']} safetensors, {info['size_mb']:.1f} MB in all",
+        f"* steps: VAE {info['vae_steps']} x {run.cfg.vae_batch}, UNet {info['unet_steps']} x {run.cfg.unet_batch}"
+        f" (phase at export: {run.phase})",
+        f"* wall-clock: {run.wall_seconds() / 60:.1f} min for the whole run (rendering the pool, encoding latents, "
+        f"checkpoints), {run.elapsed / 60:.1f} min of it in optimisation steps",
+        f"* machine: {info['machine']['cpu']}, {info['machine']['cpu_count']} cores, "
+        f"{info['machine']['threads']} torch thread(s); torch {info['machine']['torch']}",
+        f"* exported: {info['exported_at']}",
+        "",
+        "Reproduce: `DEBUG=1 OMP_NUM_THREADS=1 .venv/bin/python manage.py miniworld_pretrain --out RUN_DIR "
+        f"--vae-steps {info['vae_steps']} --unet-steps {info['unet_steps']}` (resumable with `--resume`).",
+        "",
+        "## VAE round trip",
+        "",
+        f"Mean absolute error on 32 fresh renders per style (0-255 scale): modern {info['recon']['modern']:.1f}, "
+        f"retro {info['recon']['retro']:.1f}. Originals and reconstructions alternate (modern row, then retro):",
+        "",
+        "![reconstructions](reconstructions.png)",
+        "",
+        "## Evaluation (shipped ground-truth classifier)",
+        "",
+    ]
+    if ev:
+        for report in ev:
+            lines += [
+                f"{report['n']} prompts = `caption()` of attribute combinations held out of training, "
+                f"captions in the **{report['prompt_style']}** form (e.g. `{report['example_prompt']}`); "
+                f"{report['steps']} steps {report['scheduler']}, CFG {report['guidance']}, {report['size']} px, "
+                f"{report['seconds']:.0f} s. Share classified modern: **{report['modern_share']:.0%}**; all 8 "
+                f"attributes right: {report['all_correct']:.0%}. Accuracy per attribute:",
+                "",
+                _table(report["accuracy"]),
+                "",
+            ]
+        lines += [f"Targets: >= 85% per attribute, >= 95% modern. fp16 vs fp32 weights: {info.get('fp16_note', 'n/a')}", ""]
+    else:
+        lines += ["(not evaluated at export)", ""]
+    lines += [
+        "## Loss curves", "", "![loss](loss.png)", "",
+        "## Samples (held-out prompts, 20 steps, CFG 5)", "", "![samples](samples.png)", "",
+        "Prompts, row by row: " + "; ".join(f"`{p}`" for p in info["sample_prompts"]), "",
+        "## Config", "", "```json", json.dumps(cfg, indent=1), "```", "",
+    ]
+    return "\n".join(lines)
+
+
+def export_run(run: Run, out_dir: str | Path, fp16: bool = True, eval_n: int = 0,
+               eval_styles: tuple = ("modern", "retro"), compare_fp32: bool = False) -> tuple[Path, dict]:
+    """Write the run's EMA pipeline with README.md, loss.png and samples.png to out_dir (atomically)."""
+    import torch
+
+    pipe = run.pipeline(ema=True)
+    fp16_note = "n/a"
+    if fp16 and compare_fp32 and eval_n:
+        full = evaluate_pipeline(pipe, n=eval_n, style="modern")[0]
+    if fp16:  # judge what is shipped: round the weights through fp16 before sampling and evaluating
+        for module in (pipe.unet, pipe.vae, pipe.text_encoder):
+            module.load_state_dict({k: v.half().float() for k, v in module.state_dict().items()})
+    info = {
+        "dtype": "float16" if fp16 else "float32", "vae_steps": run.step if run.phase == "vae" else run.cfg.vae_steps,
+        "unet_steps": run.step if run.phase in ("unet", "done") else 0,
+        "machine": machine(),
+        "exported_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "scaling_factor": pipe.vae.config.scaling_factor,
+    }
+    samples, info["sample_prompts"] = sample_grid(pipe)
+    info["eval"] = [evaluate_pipeline(pipe, n=eval_n, style=s)[0] for s in eval_styles] if eval_n else []
+    if fp16 and compare_fp32 and eval_n:
+        half = info["eval"][0]
+        diff = max(abs(full["accuracy"][k] - half["accuracy"][k]) for k in full["accuracy"])
+        fp16_note = (f"same {eval_n} modern prompts with fp32 weights: mean accuracy {full['mean_accuracy']:.1%} vs "
+                     f"{half['mean_accuracy']:.1%} fp16, modern {full['modern_share']:.0%} vs {half['modern_share']:.0%}, "
+                     f"largest per-attribute difference {diff:.0%}")
+    info["fp16_note"] = fp16_note
+    info["recon"], pictures = reconstruction_report(pipe.vae)
+    info["size_mb"] = 0.0
+    files = {"loss.png": loss_plot(run.history), "samples.png": samples,
+             "reconstructions.png": grid([Image.fromarray(p) for p in pictures], cols=16)}
+    out = export_pipeline(pipe, out_dir, fp16=fp16, extra_files=files)
+    info["size_mb"] = folder_size(out) / 1e6
+    (out / "README.md").write_text(card_text(run, info), encoding="utf-8")
+    (out / "pretrain.json").write_text(json.dumps({k: v for k, v in info.items() if k != "machine"} | {
+        "machine": info["machine"], "config": dataclasses.asdict(run.cfg), "history": run.history}, indent=1))
+    return out, info
