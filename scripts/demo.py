@@ -6,9 +6,11 @@ What it starts (and stops again on Ctrl-C):
     else jobs run inside the web process (a warning says so: no queue, one generation at a time);
   * one RQ worker on the `generation` queue (SimpleWorker: the model stays loaded across jobs);
   * the Django development server on http://127.0.0.1:8000 (loopback only).
-The default model is a *tiny fixture model* built offline from configs with random weights: it shows the
-whole loop (queue, progress, PNG metadata, CLIP score, gallery) but its pictures are noise-like, not
-characters. Register real weights with `manage.py add_model --name sd21 --path /path/or/hub-id --default`.
+The default model is `miniworld-base` — the shipped base mini model (training/miniworld/weights/base: a tiny
+Stable Diffusion pretrained on the procedural mini-world, 64 px modern-style anime portraits, ~22 MB) — when that
+folder is present; otherwise the *tiny fixture model* built offline from configs with random weights, which shows
+the whole loop (queue, progress, PNG metadata, CLIP score, gallery) but draws noise. Register real weights with
+`manage.py add_model --name sd21 --path /path/or/hub-id --default`.
 """
 import os
 import shutil
@@ -25,6 +27,14 @@ MODELS = VAR / "models"
 DEMO_USER, DEMO_PASSWORD = "demo", "retro-demo-1985"
 HOST, PORT = "127.0.0.1", int(os.environ.get("PORT", "8000"))
 LOCAL_REDIS_PORT = 6390
+BASE_MODEL = REPO / "training" / "miniworld" / "weights" / "base"  # shipped base mini model, if present
+BASE_DESCRIPTION = ("Base mini model: a tiny Stable Diffusion (SD 1.x architecture) pretrained from scratch on the "
+                    "procedural mini-world; 64 px modern-style anime bust portraits. Prompt like: a young girl with "
+                    "pink long hair, wearing a ribbon, red shirt, on a beach.")
+
+
+def default_model() -> str:
+    return "miniworld-base" if (BASE_MODEL / "model_index.json").exists() else "tiny-sd1"
 
 
 def say(message: str) -> None:
@@ -80,7 +90,12 @@ def prepare(env: dict) -> None:
     if not (MODELS / "sd1" / "model_index.json").exists():
         say("Building the tiny offline fixture models (a few seconds)…")
         manage(env, "make_tiny_models", "--out", str(MODELS))
-    manage(env, "add_model", "--name", "tiny-sd1", "--path", str(MODELS / "sd1"), "--default")
+    default = default_model()
+    manage(env, "add_model", "--name", "tiny-sd1", "--path", str(MODELS / "sd1"),
+           *(["--default"] if default == "tiny-sd1" else []))
+    if default == "miniworld-base":
+        manage(env, "add_model", "--name", "miniworld-base", "--path", str(BASE_MODEL), "--default",
+               "--description", BASE_DESCRIPTION)
     manage(env, "shell", "-c", (
         "from django.contrib.auth import get_user_model; U = get_user_model(); "
         f"u = U.objects.filter(username='{DEMO_USER}').first() or U.objects.create_user('{DEMO_USER}'); "
@@ -95,7 +110,7 @@ def main() -> int:
     env.setdefault("OMP_NUM_THREADS", "1")
     env.setdefault("HF_HUB_OFFLINE", "1")
     env.setdefault("RETROPORTAL_CLIP_MODEL", f"local-dir:{MODELS / 'clip'}")
-    env.setdefault("RETROPORTAL_DEFAULT_MODEL", "tiny-sd1")
+    env.setdefault("RETROPORTAL_DEFAULT_MODEL", default_model())
     if not port_free(PORT):
         say(f"Port {PORT} on {HOST} is taken; stop what runs there or set PORT=8001 make demo")
         return 2
@@ -109,7 +124,12 @@ def main() -> int:
                 [sys.executable, "manage.py", "rqworker", "generation", "--worker-class", "rq.worker.SimpleWorker"],
                 cwd=REPO, env=env,
             ))
-        say(f"Default model: tiny-sd1 — a tiny fixture model with random weights (noise-like pictures).")
+        if default_model() == "miniworld-base":
+            say(f"Default model: miniworld-base — the shipped base mini model ({BASE_MODEL.relative_to(REPO)}), "
+                "64 px modern-style mini-world portraits; tiny-sd1 (random weights) is registered too.")
+        else:
+            say("Default model: tiny-sd1 — a tiny fixture model with random weights (noise-like pictures); "
+                f"no shipped base mini model in {BASE_MODEL.relative_to(REPO)}.")
         say(f"Open http://{HOST}:{PORT}/ and sign in as {DEMO_USER} / {DEMO_PASSWORD}. Ctrl-C stops everything.")
         server = subprocess.Popen(
             [sys.executable, "manage.py", "runserver", f"{HOST}:{PORT}", "--noreload"], cwd=REPO, env=env
