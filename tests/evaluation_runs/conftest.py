@@ -14,8 +14,8 @@ EVAL = {"images_per_prompt": 1, "steps": 2, "prompt_keys": "girl-glasses-market"
 def make_run(base_model, tiny_dataset):  # noqa: F811
     from training.models import TrainingRun
 
-    def make(name="run1", **config):
-        return TrainingRun.objects.create(name=name, dataset=tiny_dataset, base_model=base_model, method="lora",
+    def make(name="run1", method="lora", **config):
+        return TrainingRun.objects.create(name=name, dataset=tiny_dataset, base_model=base_model, method=method,
                                           config={**FAST, **config})
 
     return make

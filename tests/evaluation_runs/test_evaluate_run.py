@@ -106,3 +106,17 @@ def test_admin_evaluates_every_checkpoint_and_reports(make_run, worker, eval_set
     client.login(username="pleb", password="pw")
     assert client.get(report_url).status_code == 302  # not staff: the admin refuses
     assert client.get(reverse("admin:training_trainingrun_compare") + "?runs=eval-run").status_code == 302
+
+
+def test_full_fine_tune_is_evaluated_on_its_exported_pipeline(make_run, worker, eval_settings, capsys, tmp_path):
+    run = make_run("full-eval", method="full", max_steps=2)
+    runs.start(run)
+    wait_run_done(run, worker)
+    call_command("evaluate", run="full-eval", wait=True, no_base=True, out=str(tmp_path), near_copy_threshold=0.999,
+                 **EVAL)
+    printed = capsys.readouterr().out
+    (evaluation,) = Evaluation.objects.filter(training_run=run)
+    assert evaluation.status == "done", evaluation.error + worker.log()[-2000:]
+    assert (evaluation.checkpoint, evaluation.step, evaluation.lora_path) == ("final", 2, "")
+    assert "recommended: final" in printed and (tmp_path / "report.html").is_file()
+    assert "Training run full-eval" in (tmp_path / "report.html").read_text()
