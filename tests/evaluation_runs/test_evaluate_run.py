@@ -9,7 +9,7 @@ from django.urls import reverse
 from tests.conftest import ARTIFACTS, wait_for
 from tests.evaluation_runs.conftest import EVAL
 from training import runs
-from training.models import Evaluation, EvaluationImage, TrainingRun
+from training.models import Evaluation, EvaluationImage
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
