@@ -65,8 +65,7 @@ class Command(BaseCommand):
             run = Run(out, cfg)
             if not run.load():
                 raise CommandError(f"no checkpoint in {out}")
-            run.load_or_build_pool()
-            if (out / "latents.pt").exists():
+            if (out / "latents.pt").exists():  # the VAE's latent scaling factor
                 run.load_or_encode_latents()
         else:
             run = self.train(out, cfg, options)
