@@ -190,8 +190,9 @@ def launch(sweep: Sweep, say) -> list[TrainingRun]:
         elif run.is_active:
             say(f"wait {run.name} ({run.status})")
         elif run.status in TrainingRun.RESUMABLE_STATES:
+            was = run.status
             runs.resume(run)
-            say(f"resume {run.name} (was {run.status})")
+            say(f"resume {run.name} (was {was})")
         else:
             runs.start(run)
             say(f"start {run.name}")

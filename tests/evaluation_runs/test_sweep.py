@@ -85,6 +85,14 @@ def test_sweep_trains_evaluates_compares_and_skips_finished_runs(worker, base_mo
     assert set(Evaluation.objects.values_list("pk", "finished_at")) == evaluations
     assert all(name in again for name in NAMES)
 
+    # An interrupted run (e.g. its worker was killed) is resumed by the next sweep, the others skipped.
+    TrainingRun.objects.filter(name="sw-n2-none").update(status="interrupted", error="killed")
+    call_command("sweep", str(path), timeout=120)
+    third = capsys.readouterr().out
+    assert "resume sw-n2-none (was interrupted)" in third and third.count("skip sw-") == 3, third
+    resumed = TrainingRun.objects.get(name="sw-n2-none")
+    assert resumed.status == "done" and resumed.step == 2 and "resuming run sw-n2-none" in resumed.log_path.read_text()
+
 
 def test_sweep_file_errors_name_the_key(base_model, tiny_dataset, tmp_path):
     from django.core.management import CommandError
