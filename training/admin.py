@@ -322,7 +322,7 @@ class TrainingRunAdmin(admin.ModelAdmin):
     actions = ["start_runs", "cancel_runs", "resume_runs", "delete_outputs", "activate_results", "evaluate_checkpoints",
                "compare_runs"]
     readonly_fields = ["live", "result_model", "error", "out_dir", "created_at", "updated_at", "started_at",
-                       "finished_at"]
+                       "finished_at", "evaluations_summary"]
     fieldsets = [
         (None, {"fields": ["name", "dataset", "base_model", "method", "instance_prompt"]}),
         ("Progress", {"fields": ["live"]}),
@@ -333,6 +333,7 @@ class TrainingRunAdmin(admin.ModelAdmin):
                                                               "num_class_images", "prior_loss_weight",
                                                               "l2sp_weight", "l2_weight"]}),
         ("Extra settings", {"fields": ["extra_settings"]}),
+        ("Evaluation", {"fields": ["evaluations_summary"]}),
         ("Record", {"classes": ["collapse"], "fields": ["result_model", "error", "out_dir", "created_at",
                                                         "updated_at", "started_at", "finished_at"]}),
     ]
@@ -342,7 +343,7 @@ class TrainingRunAdmin(admin.ModelAdmin):
 
     def get_fieldsets(self, request, obj=None):
         if obj is None:  # nothing to show before the run exists
-            return [fs for fs in self.fieldsets if fs[0] not in ("Progress", "Record")]
+            return [fs for fs in self.fieldsets if fs[0] not in ("Progress", "Record", "Evaluation")]
         return self.fieldsets
 
     @admin.display(description="progress")
@@ -425,6 +426,24 @@ class TrainingRunAdmin(admin.ModelAdmin):
     def compare_runs(self, request, queryset):
         names = ",".join(queryset.order_by("name").values_list("name", flat=True))
         return redirect(reverse("admin:training_trainingrun_compare") + f"?runs={names}")
+
+    @admin.display(description="evaluations")
+    def evaluations_summary(self, run: TrainingRun):
+        from django.utils.html import format_html_join
+
+        rows = [(reverse("admin:training_evaluation_change", args=[e.pk]), e.checkpoint or e.name, e.status,
+                 f"{e.progress_done}/{e.progress_total}" if e.progress_total else "—",
+                 f"{e.overall['clip_t']:.4f}" if e.overall and e.overall.get("clip_t") is not None else "—", e.error)
+                for e in run.evaluations.order_by("step", "created_at")]
+        if not rows:
+            return "None yet: use the action 'Evaluate selected runs' (or manage.py evaluate --run NAME)."
+        verdict = (format_html("<p><b>Recommended: {}</b> — {}</p>", run.recommended_checkpoint or "none",
+                               run.recommendation_reason) if run.recommendation_reason else "")
+        return format_html(
+            '{}<table><tr><th>checkpoint</th><th>status</th><th>progress</th><th>CLIP-T</th><th>error</th></tr>{}</table>'
+            '<p><a href="{}">evaluation report</a></p>', verdict,
+            format_html_join("", '<tr><td><a href="{}">{}</a></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>', rows),
+            reverse("admin:training_trainingrun_report", args=[run.pk]))
 
     @admin.display(description="evaluation")
     def evaluation(self, run: TrainingRun) -> str:

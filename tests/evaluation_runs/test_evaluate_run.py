@@ -79,6 +79,11 @@ def test_admin_evaluates_every_checkpoint_and_reports(make_run, worker, eval_set
     assert "skip eval-run" in capsys.readouterr().out
     assert Evaluation.objects.count() == 3
 
+    change = client.get(reverse("admin:training_trainingrun_change", args=[run.pk])).content.decode()
+    assert f"<b>Recommended: {run.recommended_checkpoint}</b>" in change and "evaluation report" in change
+    listing = client.get(reverse("admin:training_trainingrun_changelist")).content.decode()
+    assert f"{run.recommended_checkpoint} (2)" in listing
+
     report_url = reverse("admin:training_trainingrun_report", args=[run.pk])
     body = client.get(report_url).content.decode()
     assert f"Recommended: {run.recommended_checkpoint}" in body
