@@ -3,6 +3,7 @@ import csv
 
 import pytest
 from django.core.management import call_command
+from django.urls import reverse
 
 from training.models import Dataset, Evaluation, TrainingRun
 
@@ -38,7 +39,8 @@ near_copy_threshold = 0.999
 NAMES = ["sw-n2-none", "sw-n2-l2sp", "sw-n4-none", "sw-n4-l2sp"]
 
 
-def test_sweep_trains_evaluates_compares_and_skips_finished_runs(worker, base_model, tiny_dataset, tmp_path, capsys):
+def test_sweep_trains_evaluates_compares_and_skips_finished_runs(worker, base_model, tiny_dataset, tmp_path, capsys,
+                                                                  admin_client):
     path = tmp_path / "grid.toml"
     path.write_text(SWEEP, encoding="utf-8")
     call_command("sweep", str(path), timeout=150)
@@ -70,6 +72,15 @@ def test_sweep_trains_evaluates_compares_and_skips_finished_runs(worker, base_mo
     # before vs after: the base model once per reference set (the 2-picture subset and the whole dataset)
     assert "tiny-sd1 (base) on tiny-girls-first2" in comparison and "tiny-sd1 (base) on tiny-girls<" in comparison
     assert Evaluation.objects.filter(training_run=None, status="done").count() == 2
+
+    # The staff comparison page shows the same four runs, and downloads as one file.
+    compare = reverse("admin:training_trainingrun_compare") + "?runs=" + ",".join(NAMES)
+    page = admin_client.get(compare).content.decode()
+    assert all(f"{name} (checkpoint-2)" in page for name in NAMES) and "download comparison.html" in page
+    download = admin_client.get(compare + "&download=1")
+    assert download["Content-Disposition"] == 'attachment; filename="comparison.html"'
+    assert "href=" not in download.content.decode()
+    assert admin_client.get(compare + ",no-such-run").status_code == 404
 
     # Re-run: nothing is trained or evaluated again.
     before = {r.name: (r.updated_at, r.finished_at, r.started_at, r.rq_job_id) for r in runs.values()}
