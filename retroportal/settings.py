@@ -169,6 +169,7 @@ RETROPORTAL_DEFAULT_MODEL = os.environ.get("RETROPORTAL_DEFAULT_MODEL", "")
 RETROPORTAL_CLIP_MODEL = os.environ.get("RETROPORTAL_CLIP_MODEL", "ViT-H-14/laion2b_s32b_b79k")
 # DINO ViT for evaluations (DINO metric, memorization); "none" measures memorization in CLIP space.
 RETROPORTAL_DINO_MODEL = os.environ.get("RETROPORTAL_DINO_MODEL", "facebook/dino-vits16")
+RETROPORTAL_EVALUATION_TIMEOUT = env_int("RETROPORTAL_EVALUATION_TIMEOUT", 6 * 3600)  # seconds per checkpoint evaluation
 # Evaluation settings for the admin action / `evaluate --run` / sweeps, as JSON, e.g. '{"steps": 30, "images_per_prompt": 4}'
 # (keys of training.evaluations.DEFAULT_SETTINGS).
 try:

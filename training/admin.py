@@ -431,6 +431,10 @@ class TrainingRunAdmin(admin.ModelAdmin):
     def evaluations_summary(self, run: TrainingRun):
         from django.utils.html import format_html_join
 
+        from training import evaluations
+
+        for pending in run.evaluations.filter(status__in=evaluations.PENDING):
+            evaluations.reconcile(pending)
         rows = [(reverse("admin:training_evaluation_change", args=[e.pk]), e.checkpoint or e.name, e.status,
                  f"{e.progress_done}/{e.progress_total}" if e.progress_total else "—",
                  f"{e.overall['clip_t']:.4f}" if e.overall and e.overall.get("clip_t") is not None else "—", e.error)
@@ -679,6 +683,12 @@ class EvaluationAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False
+
+    def changelist_view(self, request, extra_context=None):
+        from training import evaluations
+
+        evaluations.reconcile_pending()  # a dead worker's evaluation shows as failed, with the reason
+        return super().changelist_view(request, extra_context)
 
     @admin.display(description="progress")
     def progress(self, ev: Evaluation) -> str:

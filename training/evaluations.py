@@ -103,13 +103,23 @@ def run_checkpoints(run: TrainingRun) -> list[tuple[int, str, Path]]:
     return []
 
 
+def job_timeout() -> int:
+    """Seconds one evaluation may run: RETROPORTAL_EVALUATION_TIMEOUT (a whole suite is many generations)."""
+    return int(getattr(settings, "RETROPORTAL_EVALUATION_TIMEOUT", 0)
+               or max(6 * 3600, settings.RQ_QUEUES[QUEUE_NAME].get("DEFAULT_TIMEOUT", 1800)))
+
+
+def reconcile_pending() -> int:
+    """Reconcile every queued/running evaluation; returns how many failed now."""
+    return sum(1 for e in Evaluation.objects.filter(status__in=PENDING) if reconcile(e).status == Status.FAILED)
+
+
 def _enqueue(evaluation: Evaluation) -> None:
     job_id = f"evaluation-{evaluation.pk}-{os.urandom(4).hex()}"
     with transaction.atomic():
         Evaluation.objects.filter(pk=evaluation.pk).update(rq_job_id=job_id, status=Status.QUEUED, error="")
         queue = django_rq.get_queue(QUEUE_NAME, commit_mode="on_db_commit")
-        queue.enqueue(TASK_PATH, evaluation.pk, job_id=job_id, result_ttl=24 * 3600,
-                      job_timeout=int(settings.RQ_QUEUES[QUEUE_NAME].get("DEFAULT_TIMEOUT", 1800)))
+        queue.enqueue(TASK_PATH, evaluation.pk, job_id=job_id, result_ttl=24 * 3600, job_timeout=job_timeout())
     evaluation.refresh_from_db()
 
 

@@ -2,6 +2,7 @@
 and evaluating the run again queues only that checkpoint, which a new worker finishes."""
 import pytest
 from django.core.management import call_command
+from django.urls import reverse
 
 from tests.conftest import wait_for
 from tests.evaluation_runs.conftest import EVAL, start_worker
@@ -11,7 +12,8 @@ from training.models import Evaluation
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 
-def test_killed_evaluation_fails_with_the_reason_and_is_evaluated_again(make_run, worker, eval_settings, capsys):
+def test_killed_evaluation_fails_with_the_reason_and_is_evaluated_again(make_run, worker, eval_settings, capsys,
+                                                                          admin_client):
     run = make_run("kill-eval", max_steps=2)
     runs.start(run)
     wait_for(lambda: run.refresh_from_db() or run.status == "done", timeout=120, message="training")
@@ -24,8 +26,9 @@ def test_killed_evaluation_fails_with_the_reason_and_is_evaluated_again(make_run
              timeout=60, message="the evaluation to be under way")
     assert evaluation.progress_total == 600 and evaluation.progress_done < 600
     worker.kill()  # kill -9 mid-evaluation
-    wait_for(lambda: evaluations.reconcile(evaluation).status == "failed", timeout=30,
-             message="reconcile to notice the dead worker")
+    changelist = reverse("admin:training_evaluation_changelist")
+    wait_for(lambda: admin_client.get(changelist) and evaluation.refresh_from_db() or evaluation.status == "failed",
+             timeout=30, message="the evaluations list to notice the dead worker")
     assert evaluation.error == evaluations.STOPPED
 
     again = start_worker(eval_settings)
