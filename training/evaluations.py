@@ -51,10 +51,13 @@ def dino_spec(value: str | None) -> str | None:
 
 def resolve_settings(overrides: dict | None, native_size: int | None = None) -> dict:
     values = dict(DEFAULT_SETTINGS)
-    values.update(getattr(settings, "RETROPORTAL_EVALUATION_DEFAULTS", {}) or {})  # site-wide defaults (e.g. steps)
-    unknown = sorted(set(overrides or {}) - set(values) - {"references"})
-    if unknown:
-        raise EvaluationRefused(f"unknown evaluation setting(s): {', '.join(unknown)}")
+    site = getattr(settings, "RETROPORTAL_EVALUATION_DEFAULTS", {}) or {}  # site-wide defaults (e.g. steps)
+    for source, given in (("RETROPORTAL_EVALUATION_DEFAULTS", site), ("evaluation", overrides or {})):
+        unknown = sorted(set(given) - set(DEFAULT_SETTINGS) - {"references"})
+        if unknown:
+            raise EvaluationRefused(f"{source}: unknown evaluation setting(s) {', '.join(unknown)}; "
+                                    f"valid: {', '.join(DEFAULT_SETTINGS)}")
+    values.update(site)
     values.update({k: v for k, v in (overrides or {}).items() if v is not None})
     values["width"] = int(values["width"] or native_size or 512)
     values["height"] = int(values["height"] or native_size or 512)
