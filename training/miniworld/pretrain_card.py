@@ -78,7 +78,13 @@ def card_text(run: Run, info: dict) -> str:
         "## VAE round trip",
         "",
         f"Mean absolute error on 32 fresh renders per style (0-255 scale): modern {info['recon']['modern']:.1f}, "
-        f"retro {info['recon']['retro']:.1f}. Originals and reconstructions alternate (modern row, then retro):",
+        f"retro {info['recon']['retro']:.1f}. The classifier reads back from the reconstructions (the ceiling for "
+        "any generation through this VAE):",
+        "",
+        *[f"* {style}: " + ", ".join(f"{k} {v:.0%}" for k, v in info["recon"][f"{style}_read_back"].items())
+          for style in ("modern", "retro")],
+        "",
+        "Originals and reconstructions alternate (modern row, then retro):",
         "",
         "![reconstructions](reconstructions.png)",
         "",
