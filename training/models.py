@@ -388,6 +388,20 @@ class Evaluation(models.Model):
         return EvaluationResult.load(self.out_path)
 
 
+def _remove_evaluation_folder(sender, instance: Evaluation, **kwargs) -> None:
+    """An evaluation's pictures, exported LoRA and report go with its row (also when its run is deleted)."""
+    import shutil
+
+    root = (Path(settings.MEDIA_ROOT) / "evaluations").resolve()
+    out = instance.out_path.resolve()
+    if out.is_relative_to(root) and out != root:
+        shutil.rmtree(out, ignore_errors=True)
+
+
+models.signals.post_delete.connect(_remove_evaluation_folder, sender=Evaluation,
+                                   dispatch_uid="training.remove_evaluation_folder")
+
+
 class EvaluationImage(models.Model):
     evaluation = models.ForeignKey(Evaluation, on_delete=models.CASCADE, related_name="images")
     prompt_id = models.CharField(max_length=100)

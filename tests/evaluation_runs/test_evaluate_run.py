@@ -112,6 +112,12 @@ def test_admin_evaluates_every_checkpoint_and_reports(make_run, worker, eval_set
     assert client.get(report_url).status_code == 302  # not staff: the admin refuses
     assert client.get(reverse("admin:training_trainingrun_compare") + "?runs=eval-run").status_code == 302
 
+    # deleting the run deletes its evaluations and their folders; the base model's evaluation stays
+    folders = [e.out_path for e in evaluations]
+    run.delete()
+    assert not any(folder.exists() for folder in folders) and list(Evaluation.objects.all()) == [base]
+    assert base.out_path.is_dir()
+
 
 def test_full_fine_tune_is_evaluated_on_its_exported_pipeline(make_run, worker, eval_settings, capsys, tmp_path):
     run = make_run("full-eval", method="full", max_steps=2)
