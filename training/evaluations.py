@@ -9,6 +9,7 @@ document (data: URIs only) that is also the downloadable file.
 """
 import html
 import os
+import re
 from pathlib import Path
 
 import django_rq
@@ -379,27 +380,35 @@ def comparison_html(runs: list[TrainingRun], extra_top: str = "") -> str:
             f"dataset {run.dataset.name}, {values.get('max_steps')} steps, rank {values.get('rank')}")
         if chosen is None:
             rows.append(f"<tr><td class=l>{e(run.name)}</td><td class=l>{e(grid)}</td><td class=l>{e(run.status)}</td>"
-                        f"<td class=l>(not evaluated)</td></tr>")
+                        f"<td class=l>–</td><td class=l>(not evaluated)</td></tr>")
             continue
         label = f"{run.name} ({chosen.checkpoint})"
         results[label] = chosen.result()
         rows.append(f"<tr><td class=l>{e(run.name)}</td><td class=l>{e(grid)}</td><td class=l>{e(run.status)}</td>"
-                    f"<td class=l>{e(run.recommended_checkpoint or '–')}: {e(run.recommendation_reason)}</td></tr>")
-    table = ("<h2>Runs</h2><table><tr><th class=l>run</th><th class=l>settings</th><th class=l>status</th>"
-             "<th class=l>recommended checkpoint</th></tr>" + "".join(rows) + "</table>")
+                    f"<td class=l>{e(run.recommended_checkpoint or 'none')}</td>"
+                    f"<td class=l><span class=note>{e(run.recommendation_reason)}</span></td></tr>")
+    table = (f"<h1>Comparison of {len(runs)} training runs</h1><table><tr><th class=l>run</th><th class=l>settings</th>"
+             "<th class=l>status</th><th class=l>recommended checkpoint</th><th class=l>why</th></tr>"
+             + "".join(rows) + "</table>")
     if not results:
         from training.evaluation.report import _page
 
-        return _page("Run comparison", extra_top + "<h1>Run comparison</h1>" + table + "<p>Nothing evaluated yet.</p>")
+        return _page("Run comparison", extra_top + table + "<p>Nothing evaluated yet.</p>")
     try:
         choice, reason = recommend_checkpoint({n: r.overall for n, r in results.items()})
         verdict = f"<p><b>Recommended run: {e(choice or 'none')}</b> — {e(reason)}</p>"
     except EvaluationError as exc:
         verdict = f"<p class=warn>No recommendation: {e(str(exc))}</p>"
+    references = {r.settings.get("references") for r in results.values()}
+    if len(references) > 1:
+        verdict += ("<p class=warn>These runs were measured against different reference pictures (their own training "
+                    "sets): CLIP-I, DINO and the memorization numbers compare like with like only between runs on the "
+                    "same dataset; CLIP-T (prompt fidelity) compares across all.</p>")
     if bases:
         verdict += ("<p class=note>Base model rows: the model before fine-tuning, evaluated with the same prompts, "
                     "seeds, settings and reference pictures (not candidates).</p>")
     everything = {label: ev.result() for label, ev in bases.values()}
     everything.update(results)
     page = render_comparison(everything, recommend=False)
+    page = re.sub(r"<h1>(Comparison of [^<]*)</h1>", r"<h2>\1 (each run's chosen checkpoint, base models first)</h2>", page, count=1)
     return page.replace("<body>", "<body>" + extra_top + table + verdict, 1)

@@ -5,6 +5,8 @@ import pytest
 from django.core.management import call_command
 from django.urls import reverse
 
+from tests.conftest import ARTIFACTS
+
 from training.models import Dataset, Evaluation, TrainingRun
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -67,8 +69,10 @@ def test_sweep_trains_evaluates_compares_and_skips_finished_runs(worker, base_mo
         rows = list(csv.DictReader(fh))
     assert [r["run"] for r in rows] == NAMES and {r["regularization"] for r in rows} == {"none", "l2sp"}
     comparison = (results / "comparison.html").read_text()
+    ARTIFACTS.mkdir(exist_ok=True)
+    (ARTIFACTS / "sweep-comparison.html").write_text(comparison)
     assert all(f"{name} (checkpoint-2)" in comparison for name in NAMES) and "https:" not in comparison
-    assert "Recommended run: sw-" in comparison
+    assert "Recommended run: sw-" in comparison and "measured against different reference pictures" in comparison
     # before vs after: the base model once per reference set (the 2-picture subset and the whole dataset)
     assert "tiny-sd1 (base) on tiny-girls-first2" in comparison and "tiny-sd1 (base) on tiny-girls<" in comparison
     assert Evaluation.objects.filter(training_run=None, status="done").count() == 2
