@@ -61,3 +61,24 @@ def test_unknown_evaluation_settings_are_refused_by_name(settings):
     settings.RETROPORTAL_EVALUATION_DEFAULTS = {"steps": 3}
     values = evaluations.resolve_settings({"images_per_prompt": 1, "prompt_keys": "a, b"}, native_size=64)
     assert (values["steps"], values["images_per_prompt"], values["width"], values["prompt_keys"]) == (3, 1, 64, ["a", "b"])
+
+
+def test_evaluate_run_command_refuses_bad_input_in_one_line(make_run, tmp_path):
+    from django.core.management import CommandError, call_command
+
+    make_run("draft-run")
+    bad = tmp_path / "mine.yaml"
+    bad.write_text(EMPTY_TEXT, encoding="utf-8")
+    with pytest.raises(CommandError, match=r"--prompts .*mine.yaml: mine:7: prompts\[0\]\.id: is empty"):
+        call_command("evaluate", run="draft-run", prompts=str(bad))
+    good = tmp_path / "mine.yml"
+    good.write_text(GOOD, encoding="utf-8")
+    with pytest.raises(CommandError, match="draft-run has no checkpoints to evaluate"):
+        call_command("evaluate", run="draft-run", prompts=str(good))
+    assert PromptSuite.objects.get(name="mine").parse().concepts == ["girl-market"]  # stored for the admin
+    with pytest.raises(CommandError, match="--run nope: no such training run"):
+        call_command("evaluate", run="nope")
+    with pytest.raises(CommandError, match="--run and --model"):
+        call_command("evaluate", run="draft-run", model="x")
+    with pytest.raises(CommandError, match="--model is required"):
+        call_command("evaluate", out=str(tmp_path))
