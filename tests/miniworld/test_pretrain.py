@@ -141,3 +141,21 @@ def test_shipped_base_model_loads_and_draws_a_64px_picture():
                                               guidance_scale=5.0))
     picture = np.asarray(result.pictures[0].image)
     assert picture.shape == (64, 64, 3) and picture.std() > 10  # a picture, not a flat colour
+
+
+def test_corrected_ema_removes_the_initial_weights(tmp_path):
+    """n EMA updates towards fixed weights W leave decay**n of the initial weights; the export removes them."""
+    from training.miniworld.pretrain import Run, ema_update
+
+    run = Run(tmp_path, dataclasses.replace(MICRO, ema_decay=0.9))
+    with torch.no_grad():
+        for p in run.unet.parameters():
+            p.add_(0.5)
+    for _ in range(7):
+        ema_update(run.ema, run.trainables(), 0.9)
+    run.phase, run.step = "unet", 7
+    corrected = run.ema_modules()["unet"].state_dict()
+    raw = run.ema_modules(corrected=False)["unet"].state_dict()
+    target = run.unet.state_dict()
+    assert all(torch.allclose(corrected[k], target[k], atol=1e-5) for k in target)
+    assert not all(torch.allclose(raw[k], target[k], atol=1e-3) for k in target)

@@ -297,6 +297,13 @@ def atomic_save(obj, path: Path) -> None:
         raise
 
 
+def initial_models(cfg: PretrainConfig, pad_token_id: int) -> tuple:
+    """(vae, text_encoder, unet) with their initial weights: the same for the same seed, every time."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(cfg.seed)
+        return build_vae(cfg), build_text_encoder(cfg, pad_token_id), build_unet(cfg)
+
+
 class Run:
     """Holds the models, optimisers and progress of a pretraining run in `run_dir`."""
 
@@ -310,11 +317,7 @@ class Run:
         self.cfg = cfg
         self.tokenizer = build_clip_tokenizer()
         self.scheduler = DDPMScheduler(**{k: v for k, v in SCHEDULE.items() if k != "set_alpha_to_one"})
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(cfg.seed)
-            self.vae = build_vae(cfg)
-            self.text_encoder = build_text_encoder(cfg, self.tokenizer.pad_token_id)
-            self.unet = build_unet(cfg)
+        self.vae, self.text_encoder, self.unet = initial_models(cfg, self.tokenizer.pad_token_id)
         self.vae_opt = torch.optim.AdamW(self.vae.parameters(), lr=cfg.vae_lr, weight_decay=0.0)
         self.opt = torch.optim.AdamW(list(self.unet.parameters()) + list(self.text_encoder.parameters()),
                                      lr=cfg.unet_lr, weight_decay=0.01)
@@ -386,14 +389,31 @@ class Run:
             atomic_save(self.latents, path)
         return self.latents
 
-    def ema_modules(self):
-        """Copies of the UNet and text encoder holding the EMA weights."""
+    @property
+    def ema_updates(self) -> int:
+        return self.step if self.phase in ("unet", "done") else 0
+
+    def ema_modules(self, corrected: bool = True):
+        """Copies of the UNet and text encoder holding the EMA weights.
+
+        The EMA starts from the initial weights, which still weigh decay**n after n updates (0.999**2000 = 14%);
+        `corrected` removes them exactly — the initial weights are rebuilt from the seed — as Adam corrects
+        its moments: (ema - decay**n * init) / (1 - decay**n)."""
         import copy
 
+        n = self.ema_updates
+        share = self.cfg.ema_decay ** n if corrected and n else 0.0
+        if share:
+            _, text0, unet0 = initial_models(self.cfg, self.tokenizer.pad_token_id)
+            init = {"unet": unet0.state_dict(), "text_encoder": text0.state_dict()}
         out = {}
         for name, module in self.trainables().items():
+            state = dict(self.ema[name])
+            if share:
+                state = {k: (v - share * init[name][k]) / (1 - share) if v.dtype.is_floating_point else v
+                         for k, v in state.items()}
             clone = copy.deepcopy(module)
-            clone.load_state_dict(self.ema[name])
+            clone.load_state_dict(state)
             out[name] = clone.eval()
         return out
 
