@@ -109,7 +109,8 @@ def test_command_writes_pipeline_with_model_card_and_refuses_to_overwrite_a_run(
         call_command("miniworld_pretrain", *args)
     call_command("miniworld_pretrain", *args[:-6], "--unet-steps", "3", "--resume", "--pool-modern", "16")
     assert "UNet 3 x 4" in (pipe / "README.md").read_text()
-    call_command("miniworld_pretrain", "--out", str(out), "--export-only", "--export-to", str(tmp_path / "exp"))
+    call_command("miniworld_pretrain", "--out", str(out), "--export-only", "--export-to", str(tmp_path / "exp"),
+                 "--weights", "raw")
     assert (tmp_path / "exp" / "model_index.json").exists() and "UNet 3 x 4" in (tmp_path / "exp" / "README.md").read_text()
 
 

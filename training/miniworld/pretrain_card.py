@@ -63,7 +63,10 @@ def card_text(run: Run, info: dict) -> str:
         f"scaling factor {info.get('scaling_factor', 0):.3f}), UNet {n_params(run.unet) / 1e6:.2f} M, "
         f"CLIP text encoder {n_params(run.text_encoder) / 1e6:.2f} M (hidden {run.cfg.text_hidden}, "
         f"{run.cfg.text_layers} layers; {49408 * run.cfg.text_hidden / 1e6:.1f} M of it is the token embedding)",
-        f"* weights: {info['dtype']} safetensors, {info['size_mb']:.1f} MB in all",
+        f"* weights: {info['dtype']} safetensors, {info['size_mb']:.1f} MB in all; UNet and text encoder: "
+        + (f"the EMA (decay {run.cfg.ema_decay}, bias-corrected: the initial weights removed)" if info["ema"] else
+           f"the last step's weights (not the EMA: at decay {run.cfg.ema_decay} it lags a short run that is still "
+           "improving fast)"),
         f"* steps: VAE {info['vae_steps']} x {run.cfg.vae_batch}, UNet {info['unet_steps']} x {run.cfg.unet_batch}"
         f" (phase at export: {run.phase})",
         f"* wall-clock: {run.wall_seconds() / 60:.1f} min for the whole run (rendering the pool, encoding latents, "
@@ -116,11 +119,12 @@ def card_text(run: Run, info: dict) -> str:
 
 
 def export_run(run: Run, out_dir: str | Path, fp16: bool = True, eval_n: int = 0,
-               eval_styles: tuple = ("modern", "retro"), compare_fp32: bool = False) -> tuple[Path, dict]:
+               eval_styles: tuple = ("modern", "retro"), compare_fp32: bool = False,
+               ema: bool = True) -> tuple[Path, dict]:
     """Write the run's EMA pipeline with README.md, loss.png and samples.png to out_dir (atomically)."""
     import torch
 
-    pipe = run.pipeline(ema=True)
+    pipe = run.pipeline(ema=ema)
     fp16_note = "n/a"
     if fp16 and compare_fp32 and eval_n:
         full = evaluate_pipeline(pipe, n=eval_n, style="modern")[0]
@@ -130,7 +134,7 @@ def export_run(run: Run, out_dir: str | Path, fp16: bool = True, eval_n: int = 0
     info = {
         "dtype": "float16" if fp16 else "float32", "vae_steps": run.step if run.phase == "vae" else run.cfg.vae_steps,
         "unet_steps": run.step if run.phase in ("unet", "done") else 0,
-        "machine": machine(),
+        "machine": machine(), "ema": ema,
         "exported_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "scaling_factor": pipe.vae.config.scaling_factor,
     }

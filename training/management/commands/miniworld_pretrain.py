@@ -37,6 +37,8 @@ class Command(BaseCommand):
         parser.add_argument("--export-only", action="store_true", help="Export the checkpoint; no training.")
         parser.add_argument("--eval-n", type=int, default=0,
                             help="Held-out prompts per caption style to judge with the classifier at export.")
+        parser.add_argument("--weights", choices=["ema", "raw"], default="ema",
+                            help="Export the (bias-corrected) EMA of the UNet and text encoder, or the last step's.")
         parser.add_argument("--fp32", action="store_true", help="Export float32 weights instead of float16.")
         parser.add_argument("--compare-fp32", action="store_true",
                             help="With --eval-n: also judge the fp32 weights and note the difference in the card.")
@@ -72,7 +74,7 @@ class Command(BaseCommand):
         target = Path(options["export_to"] or out / "pipeline")
         self.stdout.write(f"exporting {run.phase} step {run.step} to {target} …")
         folder, info = export_run(run, target, fp16=not options["fp32"], eval_n=options["eval_n"],
-                                  compare_fp32=options["compare_fp32"])
+                                  compare_fp32=options["compare_fp32"], ema=options["weights"] == "ema")
         for report in info["eval"]:
             acc = " ".join(f"{k}={v:.0%}" for k, v in report["accuracy"].items())
             self.stdout.write(f"  {report['prompt_style']} prompts: modern {report['modern_share']:.0%}; {acc}")
