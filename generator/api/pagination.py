@@ -16,9 +16,12 @@ class PageNumberPagination(pagination.PageNumberPagination):
         raw = request.query_params.get(self.page_query_param)
         if raw is None:
             return 1
-        if not re.fullmatch(r"[0-9]{1,18}", raw) or int(raw) < 1:
+        digits = raw.lstrip("0")
+        if not re.fullmatch(r"[0-9]+", digits):
             raise ValidationError({self.page_query_param: ["A page number from 1 is required."]})
-        return int(raw)
+        # A valid but enormous page number is simply past the end (404), like any other such page;
+        # capping it keeps Python from converting a thousand-digit string.
+        return int(digits) if len(digits) <= 18 else 10**18
 
     def get_schema_operation_parameters(self, view):
         parameters = super().get_schema_operation_parameters(view)

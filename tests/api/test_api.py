@@ -450,3 +450,13 @@ def test_schema_is_valid_openapi_without_warnings(tmp_path):
 
     call_command("spectacular", "--validate", "--fail-on-warn", "--file", str(tmp_path / "schema.yaml"))
     assert (tmp_path / "schema.yaml").stat().st_size > 10_000
+
+
+@pytest.mark.parametrize("page, status", [("4281865831400219344896", 404), ("0", 400), ("000", 400), ("-1", 400),
+                                          ("x", 400), ("007", 404)])
+def test_page_numbers_any_size_are_pages_or_refused_by_name(alice_api, alice_image, page, status):
+    # Found by schemathesis: a schema-valid 22-digit page number used to be a 400 instead of "no such page".
+    response = alice_api.get(f"/api/images/?page={page}")
+    assert response.status_code == status
+    if status == 400:
+        assert "page" in response.json()
