@@ -60,7 +60,9 @@ class Command(BaseCommand):
         if (out / "checkpoint.pt").exists() and not (options["resume"] or options["export_only"]):
             raise CommandError(f"{out} already holds a run; pass --resume to continue it, or pick another --out")
         cfg = self.config(options)
-        if options["resume"] or options["export_only"]:  # the run's own architecture; steps from the options
+        if options["export_only"]:  # the run's own config, as it was trained
+            cfg = saved_config(out) or cfg
+        elif options["resume"]:  # the run's own architecture; steps from the options (a run can be extended)
             cfg = saved_config(out, vae_steps=cfg.vae_steps, unet_steps=cfg.unet_steps) or cfg
         started = time.monotonic()
         if options["export_only"]:
