@@ -21,6 +21,7 @@ from pathlib import Path
 
 import torch
 
+from .files import publish_dir
 from .loading import quiet_progress
 
 KINDS = ("sd1", "sd2", "sdxl")
@@ -215,17 +216,10 @@ def build_tiny_pipeline(kind: str = "sd1", seed: int = 0):
 
 def _publish(tmp_dir: str, out_dir: Path, overwrite: bool) -> Path:
     """Move a fully written temp folder into place, so readers never see a half-written model."""
-    if out_dir.exists():
-        if not overwrite:
-            shutil.rmtree(tmp_dir, ignore_errors=True)
-            raise FileExistsError(f"{out_dir} already exists; pass overwrite=True to replace it")
-        old = out_dir.with_name(out_dir.name + ".old-" + os.path.basename(tmp_dir))
-        os.replace(out_dir, old)
-        os.replace(tmp_dir, out_dir)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(tmp_dir, out_dir)
-    return out_dir
+    if out_dir.exists() and not overwrite:
+        shutil.rmtree(tmp_dir, ignore_errors=True)
+        raise FileExistsError(f"{out_dir} already exists; pass overwrite=True to replace it")
+    return publish_dir(tmp_dir, out_dir)
 
 
 def save_tiny_model(kind: str, out_dir: str | os.PathLike, seed: int = 0, overwrite: bool = False) -> Path:

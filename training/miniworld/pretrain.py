@@ -40,6 +40,7 @@ import torch.nn.functional as F
 from .attributes import Attributes, sample_attributes
 from .captions import caption
 from .render import render
+from generator.engine.files import publish_dir
 
 PHASES = ("data", "vae", "latents", "unet", "done")
 NEUTRAL_PREFIXES = ("a portrait of ", "a picture of ", "an anime drawing of ", "anime style, ", "illustration, ",
@@ -533,18 +534,6 @@ def pretrain(run_dir: str | Path, cfg: PretrainConfig, hooks: Hooks | None = Non
 
 
 # -------------------------------------------------------------------------------------------- export
-
-
-def publish_dir(tmp_dir: str, out_dir: Path) -> Path:
-    """Move a fully written temp folder into place (replacing an existing one), never half-written."""
-    if out_dir.exists():
-        old = out_dir.with_name(out_dir.name + ".old-" + os.path.basename(tmp_dir))
-        os.replace(out_dir, old)
-        os.replace(tmp_dir, out_dir)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(tmp_dir, out_dir)
-    return out_dir
 
 
 def export_pipeline(pipe, out_dir: str | Path, fp16: bool = True, extra_files: dict | None = None) -> Path:
