@@ -2,10 +2,8 @@
 
 The job row is written to PostgreSQL *before* it is queued, so an accepted job is never only in Redis.
 """
-from dataclasses import dataclass
-from datetime import timedelta
-
 import logging
+from datetime import timedelta
 
 import django_rq
 import redis
@@ -209,16 +207,12 @@ def _cancel_rq_job(job: GenerationJob) -> None:
         return
     try:
         Job.fetch(job.rq_job_id, connection=django_rq.get_connection(QUEUE_NAME)).cancel()
-    except (NoSuchJobError, Exception):  # the DB row is the truth; a vanished RQ job is fine here
+    except Exception:  # the DB row is the truth: a vanished RQ job or an unreachable Redis is fine here
         pass
 
 
-@dataclass
-class QueueInfo:
-    position: int | None  # 1-based position among queued jobs, None when not queued
-
-
 def queue_position(job: GenerationJob) -> int | None:
+    """1-based position among all queued jobs (oldest first), None when the job is not queued."""
     if job.status != GenerationJob.Status.QUEUED:
         return None
     return GenerationJob.objects.filter(status=GenerationJob.Status.QUEUED, created_at__lte=job.created_at).count()
