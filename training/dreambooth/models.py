@@ -43,11 +43,14 @@ def load_components(path: str) -> Components:
     from transformers import CLIPTextModel, CLIPTokenizer
 
     scheduler_cls = json.loads((Path(path) / "model_index.json").read_text())["scheduler"][1]
+    # Master weights are fp32 whatever the folder stores (fp16 folders such as the shipped mini-world base
+    # would otherwise train and sample in half precision on the CPU and fail on mixed dtypes).
+    fp32 = torch.float32
     return Components(
         tokenizer=CLIPTokenizer.from_pretrained(path, subfolder="tokenizer"),
-        text_encoder=CLIPTextModel.from_pretrained(path, subfolder="text_encoder"),
-        vae=AutoencoderKL.from_pretrained(path, subfolder="vae"),
-        unet=UNet2DConditionModel.from_pretrained(path, subfolder="unet"),
+        text_encoder=CLIPTextModel.from_pretrained(path, subfolder="text_encoder", dtype=fp32),
+        vae=AutoencoderKL.from_pretrained(path, subfolder="vae", dtype=fp32),
+        unet=UNet2DConditionModel.from_pretrained(path, subfolder="unet", dtype=fp32),
         noise_scheduler=DDPMScheduler.from_pretrained(path, subfolder="scheduler"),
         sample_scheduler=getattr(diffusers, scheduler_cls).from_pretrained(path, subfolder="scheduler"),
     )
