@@ -105,3 +105,33 @@ def test_single_file_export_is_refused_for_lora_runs(make_cfg):
 
     with pytest.raises(ConfigError, match="export_single_file"):
         make_cfg(method="lora", export_single_file=True)
+
+
+def test_captioned_class_pictures_train_with_their_own_captions(make_cfg, tmp_path):
+    """kohya's reg-folder convention: a class picture's .txt caption replaces the class prompt."""
+    from training.dreambooth.loop import preflight, setup
+
+    from .conftest import write_dataset
+
+    reg = write_dataset(tmp_path / "reg", n=2, seed=3)
+    (reg / "img1.txt").write_text("", encoding="utf-8")  # an empty caption falls back to the class prompt
+    cfg = make_cfg(with_prior_preservation=True, class_prompt="a girl", class_data_dir=str(reg), num_class_images=2)
+    run, _ = setup(cfg, *preflight(cfg))
+    prompts = sorted(e.prompt for e in run.class_plan.examples)
+    assert prompts == ["a girl", "red hair, pose 0"]
+
+
+def test_an_fp16_base_folder_trains_and_samples_in_fp32(make_cfg, tiny_sd1, tmp_path):
+    """The shipped mini-world base is stored in fp16; class pictures and training must not mix dtypes."""
+    from diffusers import StableDiffusionPipeline
+
+    half = tmp_path / "half"
+    pipe = StableDiffusionPipeline.from_pretrained(tiny_sd1, dtype=torch.float16, safety_checker=None,
+                                                   requires_safety_checker=False)
+    pipe.save_pretrained(half)
+    cfg = make_cfg(base_model=str(half), with_prior_preservation=True, class_prompt="a girl",
+                   class_data_dir=str(tmp_path / "class"), method="full")
+    result = train(cfg)
+    assert result.step == 2 and len(list((tmp_path / "class").glob("*.png"))) == 2
+    assert load_safetensors(result.out / "unet" / "diffusion_pytorch_model.safetensors")["conv_in.weight"].dtype \
+        == torch.float32

@@ -2,6 +2,8 @@
 
 They are cached per (base model, class prompt, resolution) folder, generated only when fewer than N
 exist, one atomic file at a time with seed `seed + index`, so an interrupted generation resumes.
+A class folder may also be made by hand (kohya's "reg" folder): a picture with a same-stem .txt trains with
+that caption instead of the class prompt, so varied class captions keep varied prompts working.
 """
 import hashlib
 import json
@@ -36,6 +38,13 @@ def check_class_dir(class_dir: Path, instance_dir: Path, instance_files: list[Pa
         raise DatasetError(
             f"class_data_dir {class_dir} holds {len(same)} of the instance pictures (e.g. {same[0][0]} = "
             f"{same[0][1]}): class pictures must show the generic class, or prior preservation trains on the concept")
+
+
+def class_caption(path: Path, class_prompt: str) -> str:
+    """The picture's own .txt caption if it has a non-empty one, else the class prompt."""
+    caption_file = Path(path).with_suffix(".txt")
+    caption = caption_file.read_text(encoding="utf-8").strip() if caption_file.exists() else ""
+    return caption or class_prompt
 
 
 def _check_meta(class_dir: Path, base_model: str, prompt: str) -> None:

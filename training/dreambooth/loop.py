@@ -99,7 +99,8 @@ def _class_plan(cfg: TrainConfig, acc, comps, class_dir: Path | None) -> BatchPl
     acc.wait_for_everyone()
     files = image_files(class_dir)[:cfg.num_class_images]
     size = (cfg.resolution, cfg.resolution)
-    return BatchPlan([Example(p, cfg.class_prompt, size) for p in files], cfg.batch_size, cfg.seed + 1)
+    return BatchPlan([Example(p, class_images.class_caption(p, cfg.class_prompt), size) for p in files],
+                     cfg.batch_size, cfg.seed + 1)
 
 
 def setup(cfg: TrainConfig, examples: list[Example], class_dir: Path | None) -> tuple[Run, object]:
