@@ -1,6 +1,7 @@
-"""Publishing a folder all at once: readers see the old folder or the new one, never half of one."""
+"""Atomic writes: readers see the old file or folder or the new one, never half of one."""
 import os
 import shutil
+import tempfile
 from pathlib import Path
 
 
@@ -15,3 +16,20 @@ def publish_dir(tmp_dir: str | os.PathLike, out_dir: Path) -> Path:
     else:
         os.replace(tmp_dir, out_dir)
     return out_dir
+
+
+def write_atomic(path: str | os.PathLike, data: bytes | str) -> Path:
+    """Write `data` (text is UTF-8) to a temp file beside `path`, fsync it, then rename it over `path`."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data.encode("utf-8") if isinstance(data, str) else data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path

@@ -253,25 +253,37 @@ TINY_OPEN_CLIP_CONFIG = {
 
 
 def save_tiny_open_clip(out_dir: str | os.PathLike, seed: int = 0, overwrite: bool = False) -> Path:
-    """Save a tiny random open_clip CLIP in open_clip's local-dir layout, atomically.
+    """Save a tiny random open_clip CLIP in open_clip's local-dir layout, atomically (see save_open_clip).
+
+    The model is built straight from the config with `open_clip.model.CLIP`, so open_clip's global config
+    registry is untouched.
+    """
+    from open_clip.model import CLIP
+
+    model = _seeded(seed, lambda: CLIP(**TINY_OPEN_CLIP_CONFIG["model_cfg"]).eval())
+    return save_open_clip(model, TINY_OPEN_CLIP_CONFIG, out_dir, overwrite=overwrite)
+
+
+def save_open_clip(model, config: dict, out_dir: str | os.PathLike, overwrite: bool = False,
+                   dtype: torch.dtype | None = None) -> Path:
+    """Write an open_clip model in open_clip's local-dir layout, atomically.
 
     The folder holds `open_clip_config.json` ({"model_cfg", "preprocess_cfg"}) and
     `open_clip_model.safetensors`, which `open_clip.create_model_from_pretrained('local-dir:<dir>')`
-    (and so `clipscore.load_clip('local-dir:<dir>')`) loads natively. The model is built straight
-    from the config with `open_clip.model.CLIP`, so open_clip's global config registry is untouched.
+    (and so `clipscore.load_clip('local-dir:<dir>')`) loads natively. `dtype` stores the weights cast
+    (e.g. float16 to halve a shipped file; open_clip loads them into its fp32 model).
     """
-    from open_clip.model import CLIP
     from safetensors.torch import save_file
 
     out_dir = Path(out_dir).absolute()
     out_dir.parent.mkdir(parents=True, exist_ok=True)
-    model = _seeded(seed, lambda: CLIP(**TINY_OPEN_CLIP_CONFIG["model_cfg"]).eval())
-    state = {name: tensor.contiguous() for name, tensor in model.state_dict().items()}
+    state = {name: (tensor.to(dtype) if dtype is not None and tensor.is_floating_point() else tensor).contiguous()
+             for name, tensor in model.state_dict().items()}
     tmp_dir = tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent)
     try:
         save_file(state, os.path.join(tmp_dir, "open_clip_model.safetensors"))
         with open(os.path.join(tmp_dir, "open_clip_config.json"), "w", encoding="utf-8") as f:
-            json.dump(TINY_OPEN_CLIP_CONFIG, f, indent=2)
+            json.dump(config, f, indent=2)
     except BaseException:
         shutil.rmtree(tmp_dir, ignore_errors=True)
         raise
