@@ -1,0 +1,50 @@
+"""mini-CLIP: trains with open_clip's own CLIP and loss, saves in open_clip's local-dir layout (fp16) that the
+engine's CLIP loader reads back, and the shipped one retrieves the right caption for fresh renders."""
+import json
+
+import numpy as np
+import torch
+from safetensors import safe_open
+
+from generator.engine.clipscore import load_clip
+from generator.engine.files import write_atomic
+from training.miniworld import caption, sample_attributes
+from training.miniworld.miniclip import (SHIPPED_MINICLIP, MiniClipConfig, embedding_metrics, retrieval_accuracy,
+                                         save_miniclip, train_miniclip)
+from training.miniworld.render import render
+
+
+def test_micro_training_lowers_the_loss_and_round_trips_through_the_engine_loader(tmp_path):
+    model, history = train_miniclip(MiniClipConfig(steps=12, batch=8, pool=16, warmup=1, learning_rate=2e-3))
+    assert len(history["loss"]) == 12 and np.mean(history["loss"][-3:]) < np.mean(history["loss"][:3])
+    out = save_miniclip(model, tmp_path / "clip")
+    with safe_open(out / "open_clip_model.safetensors", "pt") as f:
+        assert f.get_tensor("visual.conv1.weight").dtype == torch.float16
+    assert json.loads((out / "open_clip_config.json").read_text())["model_cfg"]["vision_cfg"]["image_size"] == 64
+    clip = load_clip(f"local-dir:{out}", device="cpu")
+    image = render(sample_attributes(np.random.default_rng(0)), size=64)
+    with torch.no_grad():
+        expected = torch.nn.functional.normalize(model.encode_image(clip.preprocess(image)[None].float()), dim=-1)
+    assert torch.allclose(clip.embed_images([image]), expected, atol=2e-2)  # fp16 storage, same network
+
+
+def test_shipped_miniclip_matches_pictures_to_their_captions():
+    clip = load_clip(f"local-dir:{SHIPPED_MINICLIP}", device="cpu")
+    accuracy = retrieval_accuracy(clip, n=64)
+    print(f"mini-CLIP top-1 retrieval among 64: {accuracy}")
+    assert accuracy["modern"] >= 0.8 and accuracy["retro"] >= 0.8  # chance is 1/64
+    rng = np.random.default_rng(5)
+    attrs = [sample_attributes(rng) for _ in range(8)]
+    truth = [render(a, "retro", size=64, seed=i) for i, a in enumerate(attrs)]
+    shuffled = truth[1:] + truth[:1]
+    prompts = [caption(a, "retro") for a in attrs]
+    right = embedding_metrics(clip, truth, prompts, truth, truth)
+    wrong = embedding_metrics(clip, shuffled, prompts, truth, truth)
+    assert right["clip_t"] > wrong["clip_t"] + 0.1  # the metric sees which picture shows which prompt
+
+
+def test_write_atomic_replaces_whole_files_and_leaves_no_temp_files(tmp_path):
+    target = tmp_path / "sub" / "card.json"
+    write_atomic(target, "first")
+    write_atomic(target, b"second")
+    assert target.read_text() == "second" and sorted(p.name for p in target.parent.iterdir()) == ["card.json"]

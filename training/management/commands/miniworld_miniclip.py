@@ -1,0 +1,41 @@
+"""manage.py miniworld_miniclip: train mini-CLIP (training.miniworld.miniclip) and save it in open_clip's
+local-dir layout (default: the shipped training/miniworld/weights/miniclip), with its retrieval accuracy."""
+import json
+
+import torch
+from django.core.management.base import BaseCommand
+from tqdm import tqdm
+
+from generator.engine.files import write_atomic
+from training.miniworld.classifier import machine
+from training.miniworld.miniclip import SHIPPED_MINICLIP, MiniClipConfig, retrieval_accuracy, save_miniclip, train_miniclip
+
+
+class Command(BaseCommand):
+    help = "Train the mini-world's small contrastive CLIP (for the bench's embedding metrics and demo CLIP scores)."
+
+    def add_arguments(self, parser):
+        d = MiniClipConfig()
+        parser.add_argument("--out", default=str(SHIPPED_MINICLIP))
+        parser.add_argument("--steps", type=int, default=d.steps)
+        parser.add_argument("--batch", type=int, default=d.batch)
+        parser.add_argument("--pool", type=int, default=d.pool)
+        parser.add_argument("--seed", type=int, default=d.seed)
+        parser.add_argument("--threads", type=int, default=1)
+
+    def handle(self, *args, **o):
+        from generator.engine.clipscore import load_clip
+
+        torch.set_num_threads(o["threads"])
+        cfg = MiniClipConfig(steps=o["steps"], batch=o["batch"], pool=o["pool"], seed=o["seed"])
+        with tqdm(total=cfg.steps, desc="mini-CLIP", unit="step", disable=None) as bar:
+            def progress(step, total, loss):
+                bar.update(1)
+                bar.set_postfix(loss=f"{loss:.3f}")
+            model, history = train_miniclip(cfg, progress)
+        out = save_miniclip(model, o["out"])
+        accuracy = retrieval_accuracy(load_clip(f"local-dir:{out}", device="cpu"))
+        card = {"config": vars(cfg), "seconds": history["seconds"], "final_loss": sum(history["loss"][-50:]) / 50,
+                "retrieval_top1_of_256": accuracy, "machine": machine()}
+        write_atomic(out / "card.json", json.dumps(card, indent=2))
+        self.stdout.write(f"mini-CLIP in {out}: {history['seconds']} s, top-1 retrieval among 256 {accuracy}")
