@@ -1,0 +1,78 @@
+"""miniworld_bench end to end on the shipped base model with a micro grid: every phase writes what it
+promises, re-running skips finished work, and the report's numbers are the evaluations' numbers."""
+import json
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from training.miniworld import bench
+from training.miniworld.bench_eval import nearest_distance, normalized_entropy, pixels
+
+
+def test_micro_bench_trains_evaluates_compares_and_reports(tmp_path, capsys):
+    out, docs = tmp_path / "bench", tmp_path / "docs"
+    args = ["--out", str(out), "--docs", str(docs), "--sizes", "2", "--steps", "1,2", "--regs", "none,l2sp",
+            "--eval-n", "4", "--num-class-images", "2"]
+    call_command("miniworld_bench", *args)
+    models = sorted(p.name for p in (out / "models").iterdir())
+    results = {p.stem: json.loads(p.read_text()) for p in sorted((out / "evals").glob("*.json"))}
+    best = max((m for m in results if m.startswith("full-")), key=lambda m: bench.score(results[m]))
+    reg = best.split("-")[2]  # LoRA is compared at the best full cell's regularization
+    assert models == ["full-n2-l2sp-s1", "full-n2-l2sp-s2", "full-n2-none-s1", "full-n2-none-s2",
+                      f"lora-n2-{reg}-s1", f"lora-n2-{reg}-s2"]
+    # one run per cell, resumed from stop to stop: the 2-step snapshot's run logged exactly two steps
+    assert len((out / "runs" / "full-n2-none" / "metrics.csv").read_text().splitlines()) == 1 + 2
+    done = json.loads((out / "models" / "full-n2-l2sp-s2" / "done.json").read_text())
+    assert done["steps"] == 2 and done["loss"]["l2sp"] > 0
+    assert (out / "models" / "full-n2-none-s1" / "unet" / "diffusion_pytorch_model.safetensors").exists()
+    assert any((out / "models" / m / "pytorch_lora_weights.safetensors").exists() for m in models if "lora" in m)
+    # captioned class pictures made by the base model, one caption each
+    captions = sorted((out / "class-images").glob("*.txt"))
+    assert len(captions) == 2 and all(c.read_text().startswith(("a young", "an old")) for c in captions)
+
+    assert set(results) == {"base", *models}
+    for metrics in results.values():
+        for key in ("style_adoption", "prior_modern", "background_absent", "garden_collapse", "diversity",
+                    "near_copies"):
+            assert 0.0 <= metrics[key] <= 1.0, (key, metrics[key])
+        assert set(metrics["fidelity"]) == {"gender", "age", "hair_color", "hair_style", "glasses", "accessory",
+                                            "clothing", "background"}
+        assert metrics["n_per_split"] == 4
+
+    report = (docs / "bench.md").read_text()
+    base = results["base"]
+    assert f"| base | {base['style_adoption']:.3f} |" in report
+    assert "Does 2 steps collapse backgrounds compared with 1?" in report
+    assert (docs / "bench" / "style_adoption.png").stat().st_size > 1000
+    assert json.loads((docs / "bench" / "results.json").read_text()) == results
+
+    # a second run finds everything done: no new training step, no new evaluation
+    stamps = {p: p.stat().st_mtime_ns for p in (out / "evals").glob("*.json")}
+    call_command("miniworld_bench", *args, "--phase", "train")
+    call_command("miniworld_bench", *args, "--phase", "eval")
+    assert {p: p.stat().st_mtime_ns for p in (out / "evals").glob("*.json")} == stamps
+    assert len((out / "runs" / "full-n2-none" / "metrics.csv").read_text().splitlines()) == 1 + 2
+
+
+def test_bench_settings_are_checked_before_any_work(tmp_path):
+    with pytest.raises(CommandError, match="--regs: 'l1' is not one of none, l2, l2sp"):
+        call_command("miniworld_bench", "--out", str(tmp_path / "b"), "--regs", "none,l1")
+    with pytest.raises(CommandError, match="expected comma-separated integers"):
+        call_command("miniworld_bench", "--out", str(tmp_path / "b"), "--sizes", "ten")
+    with pytest.raises(CommandError, match="--base-model: .* is not a diffusers pipeline folder"):
+        call_command("miniworld_bench", "--out", str(tmp_path / "b"), "--base-model", str(tmp_path))
+    assert not (tmp_path / "b").exists()
+
+
+def test_entropy_and_nearest_distance_match_their_definitions():
+    assert normalized_entropy(["a", "b", "c", "d"], 4) == pytest.approx(1.0)
+    assert normalized_entropy(["a"] * 5, 4) == pytest.approx(0.0)
+    assert normalized_entropy(["a", "a", "b", "b"], 4) == pytest.approx(0.5)
+    import numpy as np
+    from PIL import Image
+
+    a = Image.new("RGB", (4, 4), (0, 0, 0))
+    b = Image.new("RGB", (4, 4), (255, 255, 255))
+    c = Image.new("RGB", (4, 4), (51, 51, 51))
+    d = nearest_distance(pixels([c, b]), pixels([a, b]))
+    assert np.allclose(d, [0.2, 0.0])

@@ -1,0 +1,71 @@
+"""manage.py miniworld_bench: the mini-world fine-tuning benchmark (training.miniworld.bench).
+
+Trains the grid dataset size × steps × regularization through the project's DreamBooth path, evaluates every
+stop against the world's ground truth, compares LoRA with full fine-tuning at the best cell and writes the
+results table and plots. Every phase skips finished work: re-run the same command to continue.
+"""
+import time
+
+import torch
+from django.core.management.base import BaseCommand, CommandError
+from tqdm import tqdm
+
+from training.miniworld import bench
+
+
+def _ints(text: str) -> list[int]:
+    try:
+        return [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise CommandError(f"expected comma-separated integers, got {text!r}") from None
+
+
+class Command(BaseCommand):
+    help = "Run the mini-world DreamBooth benchmark grid (size × steps × regularization) and write its report."
+
+    def add_arguments(self, parser):
+        d = bench.BenchConfig.__dataclass_fields__
+        parser.add_argument("--out", default="miniworld-bench", help="Bench folder (datasets, runs, models, evals).")
+        parser.add_argument("--phase", choices=["train", "eval", "compare", "report", "all"], default="all")
+        parser.add_argument("--sizes", type=_ints, default="10,20,30,50", help="Retro pictures per fine-tune set.")
+        parser.add_argument("--steps", type=_ints, default="200,1000,5000", help="Optimizer steps to evaluate.")
+        parser.add_argument("--regs", default="none,l2,l2sp", help="Regularizations: none, l2 (toward zero), l2sp.")
+        parser.add_argument("--method", choices=bench.METHODS, default=d["method"].default)
+        parser.add_argument("--reg-weight", type=float, default=d["reg_weight"].default)
+        parser.add_argument("--eval-n", type=int, default=d["eval_n"].default, help="Pictures per evaluation split.")
+        parser.add_argument("--num-class-images", type=int, default=d["num_class_images"].default,
+                            help="Prior-preservation pictures (captioned) from the base model.")
+        parser.add_argument("--base-model", default=d["base_model"].default)
+        parser.add_argument("--docs", default="docs/miniworld", help="Where the report (table, plots) goes.")
+        parser.add_argument("--threads", type=int, default=1, help="torch threads (1 on a shared machine).")
+
+    def handle(self, *args, **o):
+        torch.set_num_threads(o["threads"])
+        try:
+            cfg = bench.BenchConfig(out=o["out"], base_model=o["base_model"], sizes=o["sizes"], steps=o["steps"],
+                                    regularizations=[r.strip() for r in o["regs"].split(",") if r.strip()],
+                                    method=o["method"], reg_weight=o["reg_weight"], eval_n=o["eval_n"],
+                                    num_class_images=o["num_class_images"])
+        except bench.BenchError as exc:
+            raise CommandError(str(exc)) from None
+        started = time.perf_counter()
+        log = self.stdout.write
+        phases = ["train", "eval", "compare", "report"] if o["phase"] == "all" else [o["phase"]]
+        if "train" in phases:
+            with tqdm(desc="steps", unit="step", disable=None) as bar:
+                bench.run_training(cfg, bench.grid_cells(cfg), log, on_progress=lambda s, t, logs: bar.update(1))
+        if "eval" in phases:
+            bench.run_evaluations(cfg, bench.grid_models(cfg), log)
+        if "compare" in phases:
+            bench.run_comparison(cfg, log)
+        if "report" in phases:
+            path = bench.write_report(cfg, o["docs"], command=" ".join(["manage.py miniworld_bench"] + args_of(o)))
+            log(f"report: {path}")
+        log(f"done in {time.perf_counter() - started:.0f} s")
+
+
+def args_of(o: dict) -> list[str]:
+    return [f"--out {o['out']}", f"--sizes {','.join(map(str, o['sizes']))}",
+            f"--steps {','.join(map(str, o['steps']))}", f"--regs {o['regs']}", f"--method {o['method']}",
+            f"--reg-weight {o['reg_weight']}", f"--eval-n {o['eval_n']}",
+            f"--num-class-images {o['num_class_images']}"]

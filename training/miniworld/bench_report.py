@@ -1,0 +1,165 @@
+"""The bench's report: a Markdown table, one plot per metric, the answers to the grid's questions, in docs/.
+
+Everything is computed from evals/*.json; the sentences that answer "does 5,000 steps collapse backgrounds?"
+and "does L2 / L2-SP reduce it?" are generated from the numbers, whichever way they fall.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from generator.engine.files import write_atomic
+
+from .attributes import ATTRIBUTES
+from .classifier import machine
+
+# (key, label, higher is better?) — fidelity entries are means over the eight attributes.
+METRICS = [
+    ("style_adoption", "style adoption (retro prompts read as retro)", True),
+    ("fidelity_mean", "prompt fidelity, mean over attributes", True),
+    ("fidelity_min", "prompt fidelity, weakest attribute", True),
+    ("background_absent", "background accuracy, scenes absent from the set", True),
+    ("garden_collapse", "non-garden prompts drawn as a flower garden", False),
+    ("prior_modern", "prior preservation (plain prompts read as modern)", True),
+    ("prior_fidelity_mean", "prior fidelity, mean over attributes", True),
+    ("diversity", "diversity of open attributes (normalized entropy)", True),
+    ("near_copies", "near-copies of training pictures", False),
+    ("clip_t", "mini-CLIP CLIP-T (prompt ↔ picture)", True),
+    ("kid", "mini-CLIP KID to ground-truth renders", False),
+]
+REG_LABEL = {"none": "no regularization", "l2": "L2 toward zero", "l2sp": "L2-SP"}
+
+
+def flatten(m: dict) -> dict:
+    """The scalar view of one evaluation used by the table and the plots."""
+    row = {k: m[k] for k in ("style_adoption", "background_absent", "background_rare", "garden_collapse",
+                             "prior_modern", "diversity", "near_copies", "steps", "train_seconds", "eval_seconds")}
+    row["fidelity_mean"] = float(np.mean([m["fidelity"][a] for a in ATTRIBUTES]))
+    row["fidelity_min"] = float(min(m["fidelity"][a] for a in ATTRIBUTES))
+    row["fidelity_min_attribute"] = min(ATTRIBUTES, key=lambda a: m["fidelity"][a])
+    row["prior_fidelity_mean"] = float(np.mean([m["prior_fidelity"][a] for a in ATTRIBUTES]))
+    row.update({k: m.get("miniclip", {}).get(k) for k in ("clip_t", "clip_t_truth", "clip_i_train", "kid", "fid")})
+    return row
+
+
+def _split(model: str) -> tuple[str, int, str, int] | None:
+    if model == "base":
+        return None
+    method, size, rest = model.split("-", 2)
+    reg, steps = rest.rsplit("-s", 1)
+    return method, int(size[1:]), reg, int(steps)
+
+
+def plot_metric(rows: dict[str, dict], key: str, label: str, path: Path) -> Path:
+    """Metric vs steps (log): colour = dataset size, line style = regularization, LoRA as stars."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.0), dpi=110)
+    sizes = sorted({p[1] for m in rows if (p := _split(m))})
+    colours = dict(zip(sizes, plt.cm.viridis(np.linspace(0.05, 0.85, max(len(sizes), 1)))))
+    styles = {"none": "-", "l2": ":", "l2sp": "--"}
+    series: dict[tuple, list] = {}
+    for model, row in rows.items():
+        if (p := _split(model)) and row.get(key) is not None:
+            series.setdefault(p[:3], []).append((p[3], row[key]))
+    for (method, size, reg), points in sorted(series.items()):
+        points.sort()
+        x, y = zip(*points)
+        if method == "lora":
+            ax.plot(x, y, "*-", color=colours[size], lw=1, ms=9, label=f"LoRA n={size} {REG_LABEL[reg]}")
+        else:
+            ax.plot(x, y, styles[reg], marker="o", color=colours[size], ms=3, label=f"n={size} {REG_LABEL[reg]}")
+    if "base" in rows and rows["base"].get(key) is not None:
+        ax.axhline(rows["base"][key], color="grey", lw=1, ls="-.", label="base model")
+    ax.set_xscale("log")
+    ax.set_xlabel("optimizer steps")
+    ax.set_title(label, fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=6, ncol=2)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp.png")
+    fig.savefig(tmp)
+    plt.close(fig)
+    tmp.replace(path)
+    return path
+
+
+def _fmt(value) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        return f"{value:.3f}" if abs(value) < 10 else f"{value:.0f}"
+    return str(value)
+
+
+def table(rows: dict[str, dict]) -> str:
+    cols = ["style_adoption", "fidelity_mean", "fidelity_min", "background_absent", "garden_collapse", "prior_modern",
+            "diversity", "near_copies", "clip_t", "kid", "train_seconds"]
+    head = ["model"] + ["style", "fidelity", "weakest attr.", "absent bg", "garden collapse", "prior modern",
+                        "diversity", "near-copies", "mini-CLIP-T", "mini-KID", "train s"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for model, row in rows.items():
+        weakest = f"{_fmt(row['fidelity_min'])} ({row['fidelity_min_attribute']})"
+        cells = [_fmt(row[c]) if c != "fidelity_min" else weakest for c in cols]
+        lines.append(f"| {model} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def answers(rows: dict[str, dict], long: int, short: int) -> list[str]:
+    """Sentences from the numbers: collapse at `long` vs `short` steps, and what L2 / L2-SP change."""
+    out = []
+    cells = sorted({p[:3] for m in rows if (p := _split(m)) and p[0] != "lora"})
+    for method, size, reg in cells:
+        a, b = rows.get(f"{method}-n{size}-{reg}-s{short}"), rows.get(f"{method}-n{size}-{reg}-s{long}")
+        if a and b:
+            out.append(f"- n={size}, {REG_LABEL[reg]}: absent-background accuracy {a['background_absent']:.2f} at "
+                       f"{short} steps → {b['background_absent']:.2f} at {long}; garden collapse "
+                       f"{a['garden_collapse']:.2f} → {b['garden_collapse']:.2f}; prior preservation "
+                       f"{a['prior_modern']:.2f} → {b['prior_modern']:.2f}.")
+    return out
+
+
+def write_report(cfg, docs: str | Path, command: str) -> Path:
+    from .bench import best_model, load_results, score
+
+    results = load_results(cfg)
+    rows = {m: flatten(r) for m, r in sorted(results.items(), key=lambda kv: (kv[0] != "base", kv[0]))}
+    docs = Path(docs)
+    plots = []
+    for key, label, _ in METRICS:
+        if any(r.get(key) is not None for r in rows.values()):
+            plots.append(plot_metric(rows, key, label, docs / "bench" / f"{key}.png"))
+    for model in ("base", best_model(results, "full"), best_model(results, "lora")):
+        if model and (Path(cfg.out) / "evals" / f"{model}.png").exists():
+            shutil.copy2(Path(cfg.out) / "evals" / f"{model}.png", docs / "bench" / f"samples-{model}.png")
+    write_atomic(docs / "bench" / "results.json", json.dumps(results, indent=2))
+    steps = sorted(cfg.steps)
+    long, short = steps[-1], (steps[-2] if len(steps) > 1 else steps[-1])
+    total = sum((r.get("eval_seconds") or 0) for r in rows.values())
+    train_total = sum(r["train_seconds"] for m, r in rows.items() if m.endswith(f"-s{long}"))
+    best = {m: best_model(results, m) for m in ("full", "lora")}
+    text = [
+        "# Mini-world fine-tuning benchmark", "",
+        f"Command: `{command}` (then `--phase report` rewrites this page). Machine: {machine()['cpu']}, "
+        f"{machine()['cpu_count']} cores, torch {machine()['torch']}, 1 thread per process.",
+        f"Wall-clock: {train_total / 60:.0f} min of optimizer steps over the cells' longest runs, "
+        f"{total / 60:.0f} min of evaluation ({cfg.eval_n} pictures per split × 3 splits per model).", "",
+        "Each model is judged by the shipped ground-truth classifier on attribute combinations the base never saw; "
+        "see `training/miniworld/bench_eval.py` for every metric's definition.", "",
+        table(rows), "",
+        f"Best by score (mean of style adoption, fidelity and prior preservation): full {best['full']} "
+        f"({score(results[best['full']]):.3f})" if best["full"] else "",
+        f", LoRA {best['lora']} ({score(results[best['lora']]):.3f})." if best["lora"] else "", "",
+        f"## Does {long} steps collapse backgrounds compared with {short}?", "",
+        *answers(rows, long, short), "",
+        "## Plots", "",
+        *[f"![{p.stem}](bench/{p.name})" for p in plots],
+    ]
+    return write_atomic(docs / "bench.md", "\n".join(text) + "\n")
