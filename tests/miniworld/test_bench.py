@@ -53,6 +53,17 @@ def test_micro_bench_trains_evaluates_compares_and_reports(tmp_path, capsys):
     assert {p: p.stat().st_mtime_ns for p in (out / "evals").glob("*.json")} == stamps
     assert len((out / "runs" / "full-n2-none" / "metrics.csv").read_text().splitlines()) == 1 + 2
 
+    # --ship publishes an evaluated LoRA snapshot with its model card; a full snapshot does not fit the budget
+    lora = f"lora-n2-{reg}-s2"
+    call_command("miniworld_bench", *args, "--ship", lora, "--ship-to", str(tmp_path / "shipped"))
+    card = (tmp_path / "shipped" / "README.md").read_text()
+    assert f"style adoption {results[lora]['style_adoption']:.3f}" in card and lora in card
+    assert (tmp_path / "shipped" / "pytorch_lora_weights.safetensors").read_bytes() == \
+        (out / "models" / lora / "pytorch_lora_weights.safetensors").read_bytes()
+    with pytest.raises(CommandError, match="not a LoRA snapshot"):
+        call_command("miniworld_bench", *args, "--ship", "full-n2-none-s2", "--ship-to", str(tmp_path / "x"))
+    assert not (tmp_path / "x").exists()
+
 
 def test_bench_settings_are_checked_before_any_work(tmp_path):
     with pytest.raises(CommandError, match="--regs: 'l1' is not one of none, l2, l2sp"):

@@ -33,12 +33,12 @@ import numpy as np
 
 from generator.engine.files import write_atomic
 
+from . import shipped
 from .attributes import Style
 from .captions import caption
 from .dataset import export_dataset
 from .pretrain import sample_training_attrs
 
-SHIPPED_BASE = Path(__file__).resolve().parent / "weights" / "base"
 REGULARIZATIONS = ("none", "l2", "l2sp")
 METHODS = ("full", "lora")
 PIPELINE_PARTS = ("model_index.json", "unet", "vae", "text_encoder", "tokenizer", "scheduler")
@@ -51,11 +51,13 @@ class BenchError(ValueError):
 @dataclass
 class BenchConfig:
     out: str
-    base_model: str = str(SHIPPED_BASE)
+    base_model: str = str(shipped.BASE)
     sizes: list[int] = field(default_factory=lambda: [10, 20, 30, 50])
     steps: list[int] = field(default_factory=lambda: [200, 1000, 5000])
     regularizations: list[str] = field(default_factory=lambda: list(REGULARIZATIONS))
     method: str = "full"  # the grid's method; the other one is compared at the best cell
+    train_text_encoder: bool = False
+    text_encoder_learning_rate: float = 3e-3  # with train_text_encoder: the tiny text encoder must learn new words
     compare_methods: bool = True
     reg_weight: float = 0.01  # λ of both L2 (λ·Σ‖θ‖²) and L2-SP (λ·Σ‖θ−θ₀‖²): same strength, different anchor
     full_learning_rate: float = 5e-5
@@ -151,7 +153,9 @@ def train_config(cfg: BenchConfig, cell: Cell, steps: int, class_dir: Path):
         instance_prompt="retro anime style", method=cell.method, rank=cfg.lora_rank,
         resolution=cfg.resolution, bucket_step=8, max_steps=steps, checkpoint_steps=0, checkpoints_total_limit=1,
         learning_rate=cfg.lora_learning_rate if lora else cfg.full_learning_rate, adam_weight_decay=0.0,
-        seed=cfg.seed, with_prior_preservation=True, class_prompt="a portrait of a person",
+        seed=cfg.seed, train_text_encoder=cfg.train_text_encoder,
+        text_encoder_lr=cfg.text_encoder_learning_rate if cfg.train_text_encoder else None,
+        with_prior_preservation=True, class_prompt="a portrait of a person",
         class_data_dir=str(class_dir), num_class_images=cfg.num_class_images,
         l2_weight=cfg.reg_weight if cell.reg == "l2" else 0.0,
         l2sp_weight=cfg.reg_weight if cell.reg == "l2sp" else 0.0,
@@ -332,3 +336,21 @@ def write_report(cfg: BenchConfig, docs: str | Path, command: str) -> Path:
     from .bench_report import write_report as _write
 
     return _write(cfg, docs, command)
+
+
+def ship(cfg: BenchConfig, model: str, out: str | Path, card: str) -> Path:
+    """Publish a LoRA snapshot (weights + the cell's loss curve + `card` as README.md) to `out`, atomically."""
+    from generator.engine.files import publish_dir
+
+    source = model_dir(cfg, model)
+    if not (source / "pytorch_lora_weights.safetensors").exists():
+        raise BenchError(f"--ship: {model} is not a LoRA snapshot in {source.parent} (only LoRAs fit the 40 MB budget)")
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    for name in ("pytorch_lora_weights.safetensors", "lora_kohya.safetensors", "loss.png", "done.json"):
+        shutil.copy2(source / name, tmp / name)
+    shutil.copy2(eval_path(cfg, model).with_suffix(".png"), tmp / "samples.png")
+    shutil.copy2(eval_path(cfg, model), tmp / "evaluation.json")
+    (tmp / "README.md").write_text(card, encoding="utf-8")
+    return publish_dir(tmp, out)

@@ -163,3 +163,25 @@ def write_report(cfg, docs: str | Path, command: str) -> Path:
         *[f"![{p.stem}](bench/{p.name})" for p in plots],
     ]
     return write_atomic(docs / "bench.md", "\n".join(text) + "\n")
+
+
+def retro_card(model: str, metrics: dict, command: str) -> str:
+    """README.md of the shipped retro LoRA: what it is, how it was made, what the bench measured."""
+    row = flatten(metrics)
+    fidelity = ", ".join(f"{a} {metrics['fidelity'][a]:.2f}" for a in ATTRIBUTES)
+    return "\n".join([
+        "# miniworld-retro: the base mini model's retro DreamBooth LoRA", "",
+        f"Bench snapshot `{model}`, made by `{command}` through the project's DreamBooth path "
+        "(training.dreambooth.train: prior preservation with captioned class pictures from the base model) on "
+        "the `miniworld_dataset` retro export with its skewed backgrounds. Load it as a LoRA of "
+        "`training/miniworld/weights/base` (make demo registers it as `miniworld-retro`, the default model); "
+        "`lora_kohya.safetensors` is the same LoRA for A1111/ComfyUI.", "",
+        f"Measured by the bench on {metrics['n_per_split']} held-out prompts per split (DPM-Solver++ 2M, 10 steps, "
+        "CFG 5, 64 px), read by the ground-truth classifier:", "",
+        f"- style adoption {row['style_adoption']:.3f} (target ≥ 0.95)",
+        f"- prompt fidelity per attribute: {fidelity} (target ≥ 0.80 each)",
+        f"- prior preservation {row['prior_modern']:.3f} (target ≥ 0.95)",
+        f"- absent-background accuracy {row['background_absent']:.3f}; near-copies {row['near_copies']:.3f}", "",
+        "![samples: 16 retro prompts, 8 plain prompts, 8 open prompts](samples.png)", "",
+        "![loss](loss.png)", "",
+    ]) + "\n"

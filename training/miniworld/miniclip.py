@@ -18,11 +18,12 @@ from typing import Callable
 import numpy as np
 import torch
 
+from . import shipped
 from .attributes import Style, sample_attributes
 from .captions import caption
 from .render import render
 
-SHIPPED_MINICLIP = Path(__file__).resolve().parent / "weights" / "miniclip"
+SHIPPED_MINICLIP = shipped.MINICLIP
 MINICLIP_CONFIG = {
     "model_cfg": {
         "embed_dim": 64,

@@ -10,7 +10,8 @@ import torch
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from training.miniworld import bench
+from training.miniworld import bench, shipped
+from training.miniworld.bench_report import retro_card
 
 
 def _ints(text: str) -> list[int]:
@@ -31,6 +32,12 @@ class Command(BaseCommand):
         parser.add_argument("--steps", type=_ints, default="200,1000,5000", help="Optimizer steps to evaluate.")
         parser.add_argument("--regs", default="none,l2,l2sp", help="Regularizations: none, l2 (toward zero), l2sp.")
         parser.add_argument("--method", choices=bench.METHODS, default=d["method"].default)
+        parser.add_argument("--train-text-encoder", action="store_true",
+                            help="Also train the text encoder (LoRA runs: LoRA on its attention).")
+        parser.add_argument("--ship", metavar="MODEL",
+                            help="Publish this evaluated LoRA snapshot (e.g. lora-n50-l2sp-s1000) as the shipped "
+                                 "retro model; no training or evaluation.")
+        parser.add_argument("--ship-to", default=str(shipped.RETRO_LORA_DIR))
         parser.add_argument("--reg-weight", type=float, default=d["reg_weight"].default)
         parser.add_argument("--eval-n", type=int, default=d["eval_n"].default, help="Pictures per evaluation split.")
         parser.add_argument("--num-class-images", type=int, default=d["num_class_images"].default,
@@ -45,11 +52,15 @@ class Command(BaseCommand):
             cfg = bench.BenchConfig(out=o["out"], base_model=o["base_model"], sizes=o["sizes"], steps=o["steps"],
                                     regularizations=[r.strip() for r in o["regs"].split(",") if r.strip()],
                                     method=o["method"], reg_weight=o["reg_weight"], eval_n=o["eval_n"],
-                                    num_class_images=o["num_class_images"])
+                                    num_class_images=o["num_class_images"],
+                                    train_text_encoder=o["train_text_encoder"])
         except bench.BenchError as exc:
             raise CommandError(str(exc)) from None
         started = time.perf_counter()
         log = self.stdout.write
+        command = " ".join(["manage.py miniworld_bench"] + args_of(o))
+        if o["ship"]:
+            return self.ship(cfg, o["ship"], o["ship_to"], command)
         phases = ["train", "eval", "compare", "report"] if o["phase"] == "all" else [o["phase"]]
         if "train" in phases:
             with tqdm(desc="steps", unit="step", disable=None) as bar:
@@ -59,13 +70,23 @@ class Command(BaseCommand):
         if "compare" in phases:
             bench.run_comparison(cfg, log)
         if "report" in phases:
-            path = bench.write_report(cfg, o["docs"], command=" ".join(["manage.py miniworld_bench"] + args_of(o)))
+            path = bench.write_report(cfg, o["docs"], command=command)
             log(f"report: {path}")
         log(f"done in {time.perf_counter() - started:.0f} s")
+
+    def ship(self, cfg: bench.BenchConfig, model: str, target: str, command: str) -> None:
+        results = bench.load_results(cfg)
+        if model not in results:
+            raise CommandError(f"--ship: {model} has no evaluation in {cfg.out}/evals; run --phase eval first")
+        try:
+            out = bench.ship(cfg, model, target, retro_card(model, results[model], command))
+        except bench.BenchError as exc:
+            raise CommandError(str(exc)) from None
+        self.stdout.write(f"shipped {model} to {out}")
 
 
 def args_of(o: dict) -> list[str]:
     return [f"--out {o['out']}", f"--sizes {','.join(map(str, o['sizes']))}",
             f"--steps {','.join(map(str, o['steps']))}", f"--regs {o['regs']}", f"--method {o['method']}",
             f"--reg-weight {o['reg_weight']}", f"--eval-n {o['eval_n']}",
-            f"--num-class-images {o['num_class_images']}"]
+            f"--num-class-images {o['num_class_images']}"] + (["--train-text-encoder"] if o["train_text_encoder"] else [])

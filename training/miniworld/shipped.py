@@ -1,0 +1,33 @@
+"""Where the shipped mini-world weights live, and which model a fresh clone generates with (no Django).
+
+    weights/base/        the base mini model (diffusers folder, fp16): modern-style portraits
+    weights/retro-lora/  its retro DreamBooth LoRA, made by miniworld_bench through the training path
+    weights/miniclip/    mini-CLIP (open_clip local-dir layout) for CLIP scores on mini-world pictures
+    weights/classifier.safetensors   the ground-truth attribute classifier
+"""
+from pathlib import Path
+
+WEIGHTS = Path(__file__).resolve().parent / "weights"
+BASE = WEIGHTS / "base"
+RETRO_LORA_DIR = WEIGHTS / "retro-lora"
+RETRO_LORA = RETRO_LORA_DIR / "pytorch_lora_weights.safetensors"
+MINICLIP = WEIGHTS / "miniclip"
+CLASSIFIER = WEIGHTS / "classifier.safetensors"
+RETRO_LORA_SCALE = 1.0
+
+
+def default_model() -> tuple[str, str | None] | None:
+    """(base folder, LoRA file or None) of the best shipped model, or None when the weights are absent."""
+    if not (BASE / "model_index.json").exists():
+        return None
+    return str(BASE), (str(RETRO_LORA) if RETRO_LORA.exists() else None)
+
+
+def miniclip_spec() -> str | None:
+    """The open_clip spec of the shipped mini-CLIP, for RETROPORTAL_CLIP_MODEL."""
+    return f"local-dir:{MINICLIP}" if (MINICLIP / "open_clip_config.json").exists() else None
+
+
+def total_size() -> int:
+    """Bytes of every shipped weight file (the issue's budget is 40 MB)."""
+    return sum(p.stat().st_size for p in WEIGHTS.rglob("*") if p.is_file())
