@@ -45,10 +45,7 @@ def registry_model(name: str | None):
                     return fallback, None, 1.0, None
                 return registry_model(fallback)
             if entry is None:
-                raise CommandError(
-                    "no --model given and no default model registered; pass --model PATH_OR_NAME "
-                    "or run manage.py add_model --default"
-                )
+                return shipped_default()
     except DatabaseError as e:
         raise CommandError(f"cannot read the model registry ({' '.join(str(e).split())}); pass --model PATH instead") from e
     if entry.kind == AIModel.Kind.LORA:
@@ -56,6 +53,18 @@ def registry_model(name: str | None):
             raise CommandError(f"LoRA model {entry.name!r} has no base model; set its parent")
         return entry.parent.source, entry.source, entry.lora_scale, entry.name
     return entry.source, None, 1.0, entry.name
+
+
+def shipped_default():
+    """A fresh clone with nothing registered generates with the shipped mini-world model (retro LoRA on base)."""
+    from training.miniworld import shipped
+
+    model = shipped.default_model()
+    if model is None:
+        raise CommandError("no --model given and no default model registered; pass --model PATH_OR_NAME "
+                           "or run manage.py add_model --default")
+    base, lora = model
+    return base, lora, shipped.RETRO_LORA_SCALE, "miniworld-retro" if lora else "miniworld-base"
 
 
 def write_atomically(folder: Path, name: str, data: bytes) -> Path:
