@@ -28,6 +28,7 @@ def write_atomic(path: str | os.PathLike, data: bytes | str) -> Path:
             f.write(data.encode("utf-8") if isinstance(data, str) else data)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600 files; others (a web server, a worker user) must read them
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

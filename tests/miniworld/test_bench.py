@@ -44,6 +44,7 @@ def test_micro_bench_trains_evaluates_compares_and_reports(tmp_path, capsys):
     assert f"| base | {base['style_adoption']:.3f} |" in report
     assert "Does 2 steps collapse backgrounds compared with 1?" in report
     assert (docs / "bench" / "style_adoption.png").stat().st_size > 1000
+    assert "VAE ceiling" in report and (out / "reference-vae.json").exists()
     assert json.loads((docs / "bench" / "results.json").read_text()) == results
 
     # a second run finds everything done: no new training step, no new evaluation

@@ -289,8 +289,27 @@ def load_miniclip():
     return load_clip(f"local-dir:{SHIPPED_MINICLIP}", device="cpu")
 
 
+def reference_path(cfg: BenchConfig) -> Path:
+    return Path(cfg.out) / "reference-vae.json"
+
+
+def run_reference(cfg: BenchConfig) -> dict:
+    """The VAE ceiling (bench_eval.vae_ceiling) of the base model, computed once."""
+    from diffusers import AutoencoderKL
+    import torch
+
+    from .bench_eval import vae_ceiling
+
+    path = reference_path(cfg)
+    if not path.exists():
+        vae = AutoencoderKL.from_pretrained(cfg.base_model, subfolder="vae", dtype=torch.float32)
+        write_atomic(path, json.dumps(vae_ceiling(vae, cfg.eval_n, cfg.resolution), indent=2))
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
 def run_evaluations(cfg: BenchConfig, models: list[str], log: Callable[[str], None]) -> dict[str, dict]:
     """Evaluate every model that has weights but no evals/<model>.json yet; returns all results on disk."""
+    run_reference(cfg)
     clip, thresholds = load_miniclip(), {}
     for model in models:
         ready = model == "base" or (model_dir(cfg, model) / "done.json").exists()
@@ -353,4 +372,5 @@ def ship(cfg: BenchConfig, model: str, out: str | Path, card: str) -> Path:
     shutil.copy2(eval_path(cfg, model).with_suffix(".png"), tmp / "samples.png")
     shutil.copy2(eval_path(cfg, model), tmp / "evaluation.json")
     (tmp / "README.md").write_text(card, encoding="utf-8")
+    tmp.chmod(0o755)  # mkdtemp makes 0700 folders
     return publish_dir(tmp, out)

@@ -160,3 +160,20 @@ def evaluate_model(pipe, training_images: list[Image.Image], n: int = 200, steps
         truth = [render(a, Style.RETRO, size=size, seed=EVAL_SEED + i) for i, a in enumerate(attrs)]
         metrics["miniclip"] = embedding_metrics(clip, images["retro"], prompts["retro"], truth, training_images)
     return metrics, images
+
+
+@torch.no_grad()
+def vae_ceiling(vae, n: int = 200, size: int = 64, seed: int = EVAL_SEED) -> dict:
+    """Classifier accuracy on ground-truth renders of the held-out retro and plain prompts after a round trip
+    through the base VAE: the most any model on this VAE can reach (retro pastel colours suffer most)."""
+    attrs = held_out_prompts(n, seed=seed)
+    out = {}
+    for style in (Style.RETRO, Style.MODERN):
+        truth = [render(a, style, size=size, seed=seed + i) for i, a in enumerate(attrs)]
+        x = torch.from_numpy(pixels(truth).reshape(n, size, size, 3)).permute(0, 3, 1, 2) * 2.0 - 1.0
+        decoded = vae.decode(vae.encode(x).latent_dist.mode()).sample  # [n, 3, size, size] in ~[-1, 1]
+        arrays = ((decoded.clamp(-1, 1) + 1.0) * 127.5).round().byte().permute(0, 2, 3, 1).numpy()
+        preds = classify([Image.fromarray(a) for a in arrays])
+        out[style.value] = {"fidelity": accuracy(preds, attrs),
+                            "style": float(np.mean([p["style"] == style.value for p in preds]))}
+    return out

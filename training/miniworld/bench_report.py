@@ -126,8 +126,15 @@ def answers(rows: dict[str, dict], long: int, short: int) -> list[str]:
     return out
 
 
+def ceiling_line(reference: dict) -> str:
+    parts = [f"{style}: " + ", ".join(f"{a} {v:.2f}" for a, v in ref["fidelity"].items())
+             for style, ref in reference.items()]
+    return ("VAE ceiling — the classifier on ground-truth renders of the same held-out prompts after a round trip "
+            "through the base VAE (no model can do better on this VAE): " + "; ".join(parts) + ".")
+
+
 def write_report(cfg, docs: str | Path, command: str) -> Path:
-    from .bench import best_model, load_results, score
+    from .bench import best_model, load_results, reference_path, score
 
     results = load_results(cfg)
     rows = {m: flatten(r) for m, r in sorted(results.items(), key=lambda kv: (kv[0] != "base", kv[0]))}
@@ -154,6 +161,8 @@ def write_report(cfg, docs: str | Path, command: str) -> Path:
         "Each model is judged by the shipped ground-truth classifier on attribute combinations the base never saw; "
         "see `training/miniworld/bench_eval.py` for every metric's definition.", "",
         table(rows), "",
+        ceiling_line(json.loads(reference_path(cfg).read_text(encoding="utf-8")))
+        if reference_path(cfg).exists() else "", "",
         f"Best by score (mean of style adoption, fidelity and prior preservation): full {best['full']} "
         f"({score(results[best['full']]):.3f})" if best["full"] else "",
         f", LoRA {best['lora']} ({score(results[best['lora']]):.3f})." if best["lora"] else "", "",
