@@ -6,11 +6,12 @@ What it starts (and stops again on Ctrl-C):
     else jobs run inside the web process (a warning says so: no queue, one generation at a time);
   * one RQ worker on the `generation` queue (SimpleWorker: the model stays loaded across jobs);
   * the Django development server on http://127.0.0.1:8000 (loopback only).
-The default model is `miniworld-base` — the shipped base mini model (training/miniworld/weights/base: a tiny
-Stable Diffusion pretrained on the procedural mini-world, 64 px modern-style anime portraits, ~22 MB) — when that
-folder is present; otherwise the *tiny fixture model* built offline from configs with random weights, which shows
-the whole loop (queue, progress, PNG metadata, CLIP score, gallery) but draws noise. Register real weights with
-`manage.py add_model --name sd21 --path /path/or/hub-id --default`.
+The default model is `miniworld-retro` — the shipped mini-world model (training/miniworld/weights: a tiny Stable
+Diffusion pretrained on the procedural mini-world, plus its retro DreamBooth LoRA), 64 px retro anime bust
+portraits; `miniworld-base` (modern style) is registered beside it, and CLIP scores come from the shipped mini-CLIP
+trained on the world's captions. Without the shipped weights the default is the *tiny fixture model* built offline
+from configs with random weights, which shows the whole loop (queue, progress, PNG metadata, CLIP score, gallery)
+but draws noise. Register real weights with `manage.py add_model --name sd21 --path /path/or/hub-id --default`.
 """
 import os
 import shutil
@@ -27,14 +28,25 @@ MODELS = VAR / "models"
 DEMO_USER, DEMO_PASSWORD = "demo", "retro-demo-1985"
 HOST, PORT = "127.0.0.1", int(os.environ.get("PORT", "8000"))
 LOCAL_REDIS_PORT = 6390
-BASE_MODEL = REPO / "training" / "miniworld" / "weights" / "base"  # shipped base mini model, if present
+sys.path.insert(0, str(REPO))
+from training.miniworld import shipped  # noqa: E402  (plain paths; imports no Django and no torch)
+
+BASE_MODEL = shipped.BASE
 BASE_DESCRIPTION = ("Base mini model: a tiny Stable Diffusion (SD 1.x architecture) pretrained from scratch on the "
                     "procedural mini-world; 64 px modern-style anime bust portraits. Prompt like: a young girl with "
                     "pink long hair, wearing a ribbon, red shirt, on a beach.")
 
 
+RETRO_DESCRIPTION = ("Retro mini model: the base mini model with its retro DreamBooth LoRA (made by manage.py "
+                     "miniworld_bench through the training path). Prompt like: retro anime style, an old man with "
+                     "glasses in a market.")
+
+
 def default_model() -> str:
-    return "miniworld-base" if (BASE_MODEL / "model_index.json").exists() else "tiny-sd1"
+    model = shipped.default_model()
+    if model is None:
+        return "tiny-sd1"
+    return "miniworld-retro" if model[1] else "miniworld-base"
 
 
 def say(message: str) -> None:
@@ -93,9 +105,13 @@ def prepare(env: dict) -> None:
     default = default_model()
     manage(env, "add_model", "--name", "tiny-sd1", "--path", str(MODELS / "sd1"),
            *(["--default"] if default == "tiny-sd1" else []))
-    if default == "miniworld-base":
-        manage(env, "add_model", "--name", "miniworld-base", "--path", str(BASE_MODEL), "--default",
-               "--description", BASE_DESCRIPTION)
+    if default != "tiny-sd1":
+        manage(env, "add_model", "--name", "miniworld-base", "--path", str(BASE_MODEL),
+               *(["--default"] if default == "miniworld-base" else []), "--description", BASE_DESCRIPTION)
+    if default == "miniworld-retro":
+        manage(env, "add_model", "--name", "miniworld-retro", "--lora-of", "miniworld-base", "--path",
+               str(shipped.RETRO_LORA), "--lora-scale", str(shipped.RETRO_LORA_SCALE), "--default",
+               "--description", RETRO_DESCRIPTION)
     manage(env, "shell", "-c", (
         "from django.contrib.auth import get_user_model; U = get_user_model(); "
         f"u = U.objects.filter(username='{DEMO_USER}').first() or U.objects.create_user('{DEMO_USER}'); "
@@ -109,7 +125,7 @@ def main() -> int:
     env.setdefault("SECRET_KEY", "demo-only-not-secret")
     env.setdefault("OMP_NUM_THREADS", "1")
     env.setdefault("HF_HUB_OFFLINE", "1")
-    env.setdefault("RETROPORTAL_CLIP_MODEL", f"local-dir:{MODELS / 'clip'}")
+    env.setdefault("RETROPORTAL_CLIP_MODEL", shipped.miniclip_spec() or f"local-dir:{MODELS / 'clip'}")
     env.setdefault("RETROPORTAL_DEFAULT_MODEL", default_model())
     if not port_free(PORT):
         say(f"Port {PORT} on {HOST} is taken; stop what runs there or set PORT=8001 make demo")
@@ -124,7 +140,11 @@ def main() -> int:
                 [sys.executable, "manage.py", "rqworker", "generation", "--worker-class", "rq.worker.SimpleWorker"],
                 cwd=REPO, env=env,
             ))
-        if default_model() == "miniworld-base":
+        if default_model() == "miniworld-retro":
+            say("Default model: miniworld-retro — the shipped base mini model with its retro LoRA "
+                f"({shipped.WEIGHTS.relative_to(REPO)}), 64 px retro mini-world portraits; miniworld-base (modern) "
+                "and tiny-sd1 (random weights) are registered too. CLIP scores: the shipped mini-CLIP.")
+        elif default_model() == "miniworld-base":
             say(f"Default model: miniworld-base — the shipped base mini model ({BASE_MODEL.relative_to(REPO)}), "
                 "64 px modern-style mini-world portraits; tiny-sd1 (random weights) is registered too.")
         else:

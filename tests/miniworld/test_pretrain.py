@@ -122,13 +122,17 @@ def test_pretrain_modules_never_import_django():
 
 
 def test_shipped_weights_stay_small():
-    total = folder_size(BASE) if BASE.exists() else 0
-    total += (WEIGHTS / "classifier.safetensors").stat().st_size
-    print(f"shipped mini-world weights: {total / 1e6:.1f} MB (base model + classifier)")
+    from training.miniworld import shipped
+
+    parts = {"base": folder_size(shipped.BASE), "retro LoRA": folder_size(shipped.RETRO_LORA_DIR),
+             "mini-CLIP": folder_size(shipped.MINICLIP), "classifier": shipped.CLASSIFIER.stat().st_size}
+    total = shipped.total_size()
+    print(f"shipped mini-world weights: {total / 1e6:.1f} MB in all ("
+          + ", ".join(f"{k} {v / 1e6:.1f} MB" for k, v in parts.items()) + ")")
+    assert all(parts.values()) and total >= sum(parts.values())
     assert total <= 40e6
 
 
-@pytest.mark.skipif(not (BASE / "model_index.json").exists(), reason="no shipped base model")
 def test_shipped_base_model_loads_and_draws_a_64px_picture():
     from generator.engine.generate import generate
     from generator.engine.loading import load_pipeline

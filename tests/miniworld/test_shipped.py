@@ -1,0 +1,23 @@
+"""On a fresh clone (nothing registered), manage.py generate without --model draws with the shipped retro model."""
+import pytest
+from django.core.management import call_command
+from PIL import Image
+
+from generator.engine.infotext import read_png_parameters
+from generator.models import AIModel
+from training.miniworld.classifier import classify
+
+
+@pytest.mark.django_db
+def test_generate_without_model_uses_the_shipped_retro_model(tmp_path, settings):
+    settings.RETROPORTAL_DEFAULT_MODEL = ""
+    assert not AIModel.objects.exists()
+    call_command("generate", "--prompt", "retro anime style, a young girl with pink long hair, red shirt, on a beach",
+                 "--steps", "20", "--width", "64", "--height", "64", "--num-images", "4", "--seed", "3",
+                 "--out", str(tmp_path))
+    files = sorted(tmp_path.glob("*.png"))
+    assert len(files) == 4
+    assert "Model: miniworld-retro" in read_png_parameters(files[0].read_bytes())
+    preds = classify([Image.open(f) for f in files])
+    assert sum(p["style"] == "retro" for p in preds) >= 3, preds
+    assert sum(p["background"] == "beach" for p in preds) >= 3, preds
