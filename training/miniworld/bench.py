@@ -325,9 +325,10 @@ def load_results(cfg: BenchConfig) -> dict[str, dict]:
 
 
 def score(metrics: dict) -> float:
-    """One number to pick the best cell: mean of style adoption, mean prompt fidelity and prior preservation."""
+    """One number to pick the best cell: mean of style adoption, mean prompt fidelity, prior preservation and
+    accuracy on the backgrounds the fine-tune set lacks (a model that only draws its training scenes is not best)."""
     fidelity = float(np.mean(list(metrics["fidelity"].values())))
-    return float(np.mean([metrics["style_adoption"], fidelity, metrics["prior_modern"]]))
+    return float(np.mean([metrics["style_adoption"], fidelity, metrics["prior_modern"], metrics["background_absent"]]))
 
 
 def best_model(results: dict[str, dict], method: str) -> str | None:

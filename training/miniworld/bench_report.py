@@ -72,7 +72,7 @@ def plot_metric(rows: dict[str, dict], key: str, label: str, path: Path) -> Path
         points.sort()
         x, y = zip(*points)
         if method == "lora":
-            ax.plot(x, y, "*-", color=colours[size], lw=1, ms=9, label=f"LoRA n={size} {REG_LABEL[reg]}")
+            ax.plot(x, y, styles[reg], marker="*", color=colours[size], lw=1, ms=9, label=f"LoRA n={size} {REG_LABEL[reg]}")
         else:
             ax.plot(x, y, styles[reg], marker="o", color=colours[size], ms=3, label=f"n={size} {REG_LABEL[reg]}")
     if "base" in rows and rows["base"].get(key) is not None:
@@ -115,11 +115,11 @@ def table(rows: dict[str, dict]) -> str:
 def answers(rows: dict[str, dict], long: int, short: int) -> list[str]:
     """Sentences from the numbers: collapse at `long` vs `short` steps, and what L2 / L2-SP change."""
     out = []
-    cells = sorted({p[:3] for m in rows if (p := _split(m)) and p[0] != "lora"})
+    cells = sorted({p[:3] for m in rows if (p := _split(m))})
     for method, size, reg in cells:
         a, b = rows.get(f"{method}-n{size}-{reg}-s{short}"), rows.get(f"{method}-n{size}-{reg}-s{long}")
         if a and b:
-            out.append(f"- n={size}, {REG_LABEL[reg]}: absent-background accuracy {a['background_absent']:.2f} at "
+            out.append(f"- {method} n={size}, {REG_LABEL[reg]}: absent-background accuracy {a['background_absent']:.2f} at "
                        f"{short} steps → {b['background_absent']:.2f} at {long}; garden collapse "
                        f"{a['garden_collapse']:.2f} → {b['garden_collapse']:.2f}; prior preservation "
                        f"{a['prior_modern']:.2f} → {b['prior_modern']:.2f}.")
@@ -133,8 +133,33 @@ def ceiling_line(reference: dict) -> str:
             "through the base VAE (no model can do better on this VAE): " + "; ".join(parts) + ".")
 
 
+def regularization_answers(rows: dict[str, dict], steps: int) -> list[str]:
+    """At `steps`, per (method, size): what L2 and L2-SP change against no regularization."""
+    out = []
+    for method, size in sorted({p[:2] for m in rows if (p := _split(m))}):
+        base = rows.get(f"{method}-n{size}-none-s{steps}")
+        for reg in ("l2", "l2sp"):
+            other = rows.get(f"{method}-n{size}-{reg}-s{steps}")
+            if base and other:
+                out.append(f"- {method} n={size} at {steps} steps, {REG_LABEL[reg]} vs none: absent-background accuracy "
+                           f"{other['background_absent']:.2f} vs {base['background_absent']:.2f}, garden collapse "
+                           f"{other['garden_collapse']:.2f} vs {base['garden_collapse']:.2f}, style adoption "
+                           f"{other['style_adoption']:.2f} vs {base['style_adoption']:.2f}, prior preservation "
+                           f"{other['prior_modern']:.2f} vs {base['prior_modern']:.2f}, fidelity "
+                           f"{other['fidelity_mean']:.2f} vs {base['fidelity_mean']:.2f}.")
+    return out
+
+
+def best_line(results: dict[str, dict], best: dict) -> str:
+    from .bench import score
+
+    found = [f"{method} {model} ({score(results[model]):.3f})" for method, model in best.items() if model]
+    return ("Best by score (mean of style adoption, fidelity, prior preservation and absent-background accuracy): "
+            + ", ".join(found) + ".") if found else ""
+
+
 def write_report(cfg, docs: str | Path, command: str) -> Path:
-    from .bench import best_model, load_results, reference_path, score
+    from .bench import best_model, load_results, reference_path
 
     results = load_results(cfg)
     rows = {m: flatten(r) for m, r in sorted(results.items(), key=lambda kv: (kv[0] != "base", kv[0]))}
@@ -163,11 +188,11 @@ def write_report(cfg, docs: str | Path, command: str) -> Path:
         table(rows), "",
         ceiling_line(json.loads(reference_path(cfg).read_text(encoding="utf-8")))
         if reference_path(cfg).exists() else "", "",
-        f"Best by score (mean of style adoption, fidelity and prior preservation): full {best['full']} "
-        f"({score(results[best['full']]):.3f})" if best["full"] else "",
-        f", LoRA {best['lora']} ({score(results[best['lora']]):.3f})." if best["lora"] else "", "",
+        best_line(results, best), "",
         f"## Does {long} steps collapse backgrounds compared with {short}?", "",
         *answers(rows, long, short), "",
+        f"## Does L2 or L2-SP reduce it? (at {long} steps, λ = {cfg.reg_weight})", "",
+        *(regularization_answers(rows, long) or ["- no regularized cell at this step count"]), "",
         "## Plots", "",
         *[f"![{p.stem}](bench/{p.name})" for p in plots],
     ]
