@@ -237,18 +237,20 @@ def save_tiny_model(kind: str, out_dir: str | os.PathLike, seed: int = 0, overwr
     return _publish(tmp_dir, out_dir, overwrite)
 
 
+# OpenAI CLIP's normalization, open_clip's default preprocessing for its CLIP configs.
+OPENAI_CLIP_PREPROCESS = {
+    "mean": [0.48145466, 0.4578275, 0.40821073],
+    "std": [0.26862954, 0.26130258, 0.27577711],
+    "interpolation": "bicubic",
+    "resize_mode": "shortest",
+}
 TINY_OPEN_CLIP_CONFIG = {
     "model_cfg": {
         "embed_dim": 32,
         "vision_cfg": {"image_size": 32, "layers": 2, "width": 32, "head_width": 8, "patch_size": 8},
         "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 32, "heads": 4, "layers": 2},
     },
-    "preprocess_cfg": {
-        "mean": [0.48145466, 0.4578275, 0.40821073],
-        "std": [0.26862954, 0.26130258, 0.27577711],
-        "interpolation": "bicubic",
-        "resize_mode": "shortest",
-    },
+    "preprocess_cfg": OPENAI_CLIP_PREPROCESS,
 }
 
 

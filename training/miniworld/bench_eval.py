@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .attributes import ATTRIBUTES, Attributes, Background, Style
+from .attributes import ATTRIBUTES, Attributes, Background, Style, sample_attributes
 from .captions import PERSON, RETRO_PREFIX, caption
 from .classifier import classify, load_classifier
 from .pretrain_eval import held_out_prompts
@@ -124,8 +124,6 @@ def nearest_distance(x: np.ndarray, train: np.ndarray) -> np.ndarray:
 def copy_threshold(train: np.ndarray, size: int, n: int = 500, seed: int = EVAL_SEED) -> float:
     """The smallest distance from any of `n` fresh retro renders (new seeds) to the training set."""
     rng = np.random.default_rng(seed)
-    from .attributes import sample_attributes
-
     fresh = [render(sample_attributes(rng), Style.RETRO, size=size, seed=int(rng.integers(2**31))) for _ in range(n)]
     return float(nearest_distance(pixels(fresh), train).min())
 

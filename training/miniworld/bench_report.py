@@ -177,10 +177,11 @@ def write_report(cfg, docs: str | Path, command: str) -> Path:
     total = sum((r.get("eval_seconds") or 0) for r in rows.values())
     train_total = sum(r["train_seconds"] for m, r in rows.items() if m.endswith(f"-s{long}"))
     best = {m: best_model(results, m) for m in ("full", "lora")}
+    host = machine()
     text = [
         "# Mini-world fine-tuning benchmark", "",
-        f"Command: `{command}` (then `--phase report` rewrites this page). Machine: {machine()['cpu']}, "
-        f"{machine()['cpu_count']} cores, torch {machine()['torch']}, 1 thread per process.",
+        f"Command: `{command}` (then `--phase report` rewrites this page). Machine: {host['cpu']}, "
+        f"{host['cpu_count']} cores, torch {host['torch']}, 1 thread per process.",
         f"Wall-clock: {train_total / 60:.0f} min of optimizer steps over the cells' longest runs, "
         f"{total / 60:.0f} min of evaluation ({cfg.eval_n} pictures per split × 3 splits per model).", "",
         "Each model is judged by the shipped ground-truth classifier on attribute combinations the base never saw; "

@@ -19,6 +19,8 @@ import numpy as np
 import torch
 
 from . import shipped
+from generator.engine.tiny import OPENAI_CLIP_PREPROCESS
+
 from .attributes import Style, sample_attributes
 from .captions import caption
 from .render import render
@@ -30,12 +32,7 @@ MINICLIP_CONFIG = {
         "vision_cfg": {"image_size": 64, "layers": 3, "width": 64, "head_width": 16, "patch_size": 8},
         "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 64, "heads": 4, "layers": 2},
     },
-    "preprocess_cfg": {
-        "mean": [0.48145466, 0.4578275, 0.40821073],
-        "std": [0.26862954, 0.26130258, 0.27577711],
-        "interpolation": "bicubic",
-        "resize_mode": "shortest",
-    },
+    "preprocess_cfg": OPENAI_CLIP_PREPROCESS,
 }
 
 
