@@ -6,12 +6,13 @@ values raise ConfigError naming the key, so a typo never silently trains with a 
 """
 import dataclasses
 import os
-import tempfile
 import tomllib
 import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from generator.engine.files import write_atomic
 
 METHODS = ("full", "lora")
 LR_SCHEDULERS = ("constant", "constant_with_warmup", "cosine", "linear")
@@ -225,15 +226,7 @@ def save_config(cfg: TrainConfig, path: str | os.PathLike) -> Path:
     """Write the resolved config as TOML atomically (temp file + rename)."""
     import tomli_w
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "wb") as f:
-        tomli_w.dump(config_dict(cfg), f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    return path
+    return write_atomic(path, tomli_w.dumps(config_dict(cfg)))
 
 
 def check_resume_compatible(cfg: TrainConfig, saved_path: str | os.PathLike) -> None:

@@ -2,6 +2,8 @@
 import os
 from pathlib import Path
 
+from generator.engine.files import write_atomic
+
 from .config import TrainConfig, config_dict
 
 
@@ -40,7 +42,4 @@ def render_card(cfg: TrainConfig, summary: dict, final_logs: dict, grid: Path | 
 
 def write_card(cfg: TrainConfig, summary: dict, final_logs: dict, grid: Path | None, files: list[str]) -> Path:
     path = Path(cfg.out) / "README.md"
-    tmp = path.with_name(".README.md.tmp")
-    tmp.write_text(render_card(cfg, summary, final_logs, grid, files), encoding="utf-8")
-    os.replace(tmp, path)
-    return path
+    return write_atomic(path, render_card(cfg, summary, final_logs, grid, files))

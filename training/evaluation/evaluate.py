@@ -14,13 +14,13 @@ same initial noise), embeds the pictures with CLIP (and DINO), and computes ever
 """
 import json
 import math
-import os
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
 import torch
+
+from generator.engine.files import write_atomic
 
 from . import metrics as M
 from .prompt_suite import Suite, load_suite
@@ -128,17 +128,6 @@ def load_images(paths: list[Path]):
 def _mean(values) -> float | None:
     values = [float(v) for v in values if v is not None and not math.isnan(float(v))]
     return sum(values) / len(values) if values else None
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 @dataclass
@@ -258,7 +247,7 @@ def evaluate(
             file = None
             if out is not None:
                 file = f"images/{prompt.id}-{picture.seed}.png"
-                _write_atomically(out / file, picture.png)
+                write_atomic(out / file, picture.png)
             rows_meta.append((prompt, picture.seed, file))
             pictures.append(picture.image)
 
@@ -333,7 +322,7 @@ def evaluate(
         out_dir=str(out) if out is not None else None,
     )
     if out is not None:
-        _write_atomically(out / "metrics.json", json.dumps(evaluation.as_dict(), indent=2, ensure_ascii=False).encode("utf-8"))
+        write_atomic(out / "metrics.json", json.dumps(evaluation.as_dict(), indent=2, ensure_ascii=False).encode("utf-8"))
     return evaluation
 
 

@@ -194,9 +194,9 @@ def render_comparison(results: dict[str, EvaluationResult], recommend: bool = Tr
 
 
 def write_report(html_text: str, path: str | Path) -> Path:
-    from .evaluate import _write_atomically
+    from generator.engine.files import write_atomic
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    _write_atomically(path, html_text.encode("utf-8"))
+    write_atomic(path, html_text)
     return path

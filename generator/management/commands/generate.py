@@ -6,12 +6,12 @@ moved into it atomically) only after every image has been generated.
 """
 import os
 import sys
-import tempfile
 from pathlib import Path
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from generator.engine.files import write_atomic
 from generator.engine.params import SCHEDULER_NAMES, GenerationParams, Limits, ParamError
 from generator.management.loading import load_for_command
 
@@ -65,20 +65,6 @@ def shipped_default():
                            "or run manage.py add_model --default")
     base, lora = model
     return base, lora, shipped.RETRO_LORA_SCALE, "miniworld-retro" if lora else "miniworld-base"
-
-
-def write_atomically(folder: Path, name: str, data: bytes) -> Path:
-    """Write `data` to folder/name via a temp file and os.replace: no half-written PNG is ever visible."""
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".png", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        target = folder / name
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return target
 
 
 def free_name(folder: Path, seed: int, taken: set[str]) -> str:
@@ -178,7 +164,7 @@ class Command(BaseCommand):
         out.mkdir(parents=True, exist_ok=True)
         taken: set[str] = set()
         for picture, score in zip(result.pictures, scores):
-            path = write_atomically(out, free_name(out, picture.seed, taken), picture.png)
+            path = write_atomic(out / free_name(out, picture.seed, taken), picture.png)
             line = f"{path}\tseed={picture.seed}"
             if score is not None:
                 line += f"\tclip={score:.4f}"
