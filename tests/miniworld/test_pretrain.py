@@ -1,6 +1,7 @@
 """Pretraining the base mini model: a micro run writes a loadable pipeline and resumes exactly; the shipped
 base model (training/miniworld/weights/base) loads through the engine and draws a 64 px picture."""
 import dataclasses
+import json
 import random
 import subprocess
 import sys
@@ -112,6 +113,32 @@ def test_command_writes_pipeline_with_model_card_and_refuses_to_overwrite_a_run(
     call_command("miniworld_pretrain", "--out", str(out), "--export-only", "--export-to", str(tmp_path / "exp"),
                  "--weights", "raw")
     assert (tmp_path / "exp" / "model_index.json").exists() and "UNet 3 x 4" in (tmp_path / "exp" / "README.md").read_text()
+
+
+def _safetensors(folder: Path, part: str) -> dict:
+    from safetensors.torch import load_file
+
+    return load_file(next((folder / part).glob("*.safetensors")))
+
+
+def test_command_continues_from_an_exported_pipeline_keeping_its_vae(tmp_path):
+    first = tmp_path / "first"
+    call_command("miniworld_pretrain", "--out", str(first), "--tiny", "--vae-steps", "2", "--unet-steps", "2",
+                 "--pool-modern", "16", "--pool-retro", "4")
+    with pytest.raises(CommandError, match=r"not an exported pipeline folder \(missing model_index.json"):
+        call_command("miniworld_pretrain", "--out", str(tmp_path / "bad"), "--init-from", str(tmp_path),
+                     "--unet-steps", "2", "--pool-modern", "16", "--pool-retro", "4")
+    call_command("miniworld_pretrain", "--out", str(tmp_path / "more"), "--init-from", str(first / "pipeline"),
+                 "--unet-steps", "2", "--pool-modern", "16", "--pool-retro", "4", "--weights", "raw")
+    before, after = first / "pipeline", tmp_path / "more" / "pipeline"
+    vae0, vae1 = _safetensors(before, "vae"), _safetensors(after, "vae")
+    assert all(torch.equal(vae0[k], vae1[k]) for k in vae0)  # kept: the vae phase is skipped
+    unet0, unet1 = _safetensors(before, "unet"), _safetensors(after, "unet")
+    changed = [k for k in unet0 if not torch.equal(unet0[k], unet1[k])]
+    assert changed and unet0.keys() == unet1.keys()  # the tiny architecture came from the folder, then trained
+    assert json.loads((after / "vae" / "config.json").read_text())["scaling_factor"] == \
+        json.loads((before / "vae" / "config.json").read_text())["scaling_factor"]
+    assert f"initialised from `{before}`" in (after / "README.md").read_text()
 
 
 def test_pretrain_modules_never_import_django():

@@ -84,6 +84,9 @@ class PretrainConfig:
     held_out_mod: int = 10  # attribute combinations with hash % mod == 0 never enter the pool
     encode_batch: int = 128
     log_every: int = 10
+    # An exported pipeline folder (e.g. the shipped base) to continue from instead of random weights: its
+    # VAE is kept (the vae phase is skipped), its UNet and text encoder train on; its architecture wins.
+    init_from: str = ""
 
 
 def held_out(attrs: Attributes, mod: int = 10) -> bool:
@@ -298,8 +301,32 @@ def atomic_save(obj, path: Path) -> None:
         raise
 
 
+class InitFromError(ValueError):
+    """--init-from does not name a pipeline folder this run can continue from."""
+
+
+def load_initial_models(folder: str | Path) -> tuple:
+    """(vae, text_encoder, unet) in float32 from an exported diffusers folder (fp16 exports train as fp32
+    masters). Only safetensors are read: a folder with pickle weights is refused rather than unpickled."""
+    from diffusers import AutoencoderKL, UNet2DConditionModel
+    from transformers import CLIPTextModel
+
+    folder = Path(folder)
+    missing = [part for part in ("model_index.json", "vae", "unet", "text_encoder") if not (folder / part).exists()]
+    if missing:
+        raise InitFromError(f"init_from {folder}: not an exported pipeline folder (missing {', '.join(missing)}); "
+                            "pass the folder miniworld_pretrain exported, e.g. training/miniworld/weights/base")
+    kw = {"dtype": torch.float32, "use_safetensors": True}
+    return (AutoencoderKL.from_pretrained(folder, subfolder="vae", **kw),
+            CLIPTextModel.from_pretrained(folder, subfolder="text_encoder", **kw),
+            UNet2DConditionModel.from_pretrained(folder, subfolder="unet", **kw))
+
+
 def initial_models(cfg: PretrainConfig, pad_token_id: int) -> tuple:
-    """(vae, text_encoder, unet) with their initial weights: the same for the same seed, every time."""
+    """(vae, text_encoder, unet) with their initial weights: the same for the same seed, every time
+    (or the weights of cfg.init_from)."""
+    if cfg.init_from:
+        return load_initial_models(cfg.init_from)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg.seed)
         return build_vae(cfg), build_text_encoder(cfg, pad_token_id), build_unet(cfg)
@@ -387,6 +414,8 @@ class Run:
         else:
             self.vae.eval()
             self.latents = encode_pool(self.vae, self.pool["modern"], self.cfg.encode_batch, progress)
+            if self.cfg.init_from:  # the UNet being continued learned latents scaled by its VAE's factor
+                self.latents["scaling_factor"] = float(self.vae.config.scaling_factor)
             atomic_save(self.latents, path)
         return self.latents
 
@@ -513,7 +542,7 @@ def pretrain(run_dir: str | Path, cfg: PretrainConfig, hooks: Hooks | None = Non
         raise FileExistsError(f"{run.checkpoint_path} exists; resume it or pick another folder")
     run.load_or_build_pool(lambda n: hooks.progress("data", n, cfg.pool_modern + cfg.pool_retro))
     if run.phase == "data":
-        run.phase, run.step = "vae", 0
+        run.phase, run.step = ("latents" if cfg.init_from else "vae"), 0
     if run.phase == "vae":
         if not _train_loop(run, "vae", cfg.vae_steps, _vae_step(run), hooks):
             return run

@@ -25,10 +25,13 @@ def loss_plot(history: dict) -> Image.Image:
 
     fig, axes = plt.subplots(1, 2, figsize=(8, 3), dpi=80)
     for ax, (phase, title) in zip(axes, [("vae", "VAE (L1 + grad L1 + KL)"), ("unet", "UNet (epsilon MSE)")]):
-        points = history.get(phase) or [[0, 0.0]]
-        ax.plot([p[0] for p in points], [p[1] for p in points])
+        points = history.get(phase)
         ax.set_title(title, fontsize=9)
         ax.set_xlabel("step", fontsize=8)
+        if not points:  # e.g. the VAE of a run continued with --init-from
+            ax.text(0.5, 0.5, "not trained in this run", ha="center", va="center", fontsize=8, transform=ax.transAxes)
+            continue
+        ax.plot([p[0] for p in points], [p[1] for p in points])
         ax.set_yscale("log")
         ax.tick_params(labelsize=7)
     fig.tight_layout()
@@ -50,6 +53,7 @@ def _table(accuracy: dict) -> str:
 
 def card_text(run: Run, info: dict) -> str:
     cfg = dataclasses.asdict(run.cfg)
+    te = run.text_encoder.config
     ev = info.get("eval") or {}
     lines = [
         "# miniworld-base — the base mini model",
@@ -61,8 +65,11 @@ def card_text(run: Run, info: dict) -> str:
         "",
         f"* components: VAE {n_params(run.vae) / 1e6:.2f} M params (4x downscale, 64 px -> 16x16x4 latents, "
         f"scaling factor {info.get('scaling_factor', 0):.3f}), UNet {n_params(run.unet) / 1e6:.2f} M, "
-        f"CLIP text encoder {n_params(run.text_encoder) / 1e6:.2f} M (hidden {run.cfg.text_hidden}, "
-        f"{run.cfg.text_layers} layers; {49408 * run.cfg.text_hidden / 1e6:.1f} M of it is the token embedding)",
+        f"CLIP text encoder {n_params(run.text_encoder) / 1e6:.2f} M (hidden {te.hidden_size}, "
+        f"{te.num_hidden_layers} layers; {n_params(run.text_encoder.get_input_embeddings()) / 1e6:.1f} M of it is "
+        "the token embedding)",
+        *([f"* initialised from `{run.cfg.init_from}` (its VAE kept; UNet and text encoder trained on)"]
+          if run.cfg.init_from else []),
         f"* weights: {info['dtype']} safetensors, {info['size_mb']:.1f} MB in all; UNet and text encoder: "
         + (f"the EMA (decay {run.cfg.ema_decay}, bias-corrected: the initial weights removed)" if info["ema"] else
            f"the last step's weights (not the EMA: at decay {run.cfg.ema_decay} it lags a short run that is still "
@@ -76,7 +83,8 @@ def card_text(run: Run, info: dict) -> str:
         f"* exported: {info['exported_at']}",
         "",
         "Reproduce: `DEBUG=1 OMP_NUM_THREADS=1 .venv/bin/python manage.py miniworld_pretrain --out RUN_DIR "
-        f"--vae-steps {info['vae_steps']} --unet-steps {info['unet_steps']}` (resumable with `--resume`).",
+        f"--vae-steps {info['vae_steps']} --unet-steps {info['unet_steps']}"
+        + (f" --init-from {run.cfg.init_from}" if run.cfg.init_from else "") + "` (resumable with `--resume`).",
         "",
         "## VAE round trip",
         "",

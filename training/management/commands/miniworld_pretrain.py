@@ -15,7 +15,7 @@ import torch
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from training.miniworld.pretrain import Hooks, PretrainConfig, Run, pretrain, saved_config
+from training.miniworld.pretrain import Hooks, InitFromError, PretrainConfig, Run, pretrain, saved_config
 from training.miniworld.pretrain_card import export_run
 
 
@@ -42,11 +42,15 @@ class Command(BaseCommand):
         parser.add_argument("--fp32", action="store_true", help="Export float32 weights instead of float16.")
         parser.add_argument("--compare-fp32", action="store_true",
                             help="With --eval-n: also judge the fp32 weights and note the difference in the card.")
+        parser.add_argument("--init-from", metavar="FOLDER", default="",
+                            help="Continue from an exported pipeline (e.g. training/miniworld/weights/base) instead "
+                                 "of random weights: its VAE is kept, UNet and text encoder train --unet-steps more.")
         parser.add_argument("--tiny", action="store_true", help="Tiny sizes for a smoke test (minutes → seconds).")
 
     def config(self, options) -> PretrainConfig:
         cfg = PretrainConfig(seed=options["seed"], vae_steps=options["vae_steps"], unet_steps=options["unet_steps"],
-                             pool_modern=options["pool_modern"], pool_retro=options["pool_retro"])
+                             pool_modern=options["pool_modern"], pool_retro=options["pool_retro"],
+                             init_from=options["init_from"])
         if options["tiny"]:
             cfg = dataclasses.replace(cfg, vae_channels=(8, 16, 16), unet_channels=(32, 32, 32), text_hidden=32,
                                       text_layers=1, unet_heads=4, vae_batch=4, unet_batch=4, encode_batch=16)
@@ -112,7 +116,7 @@ class Command(BaseCommand):
                       checkpoint_seconds=options["checkpoint_minutes"] * 60)
         try:
             run = pretrain(out, cfg, hooks, resume=options["resume"])
-        except FileExistsError as exc:
+        except (FileExistsError, InitFromError) as exc:
             raise CommandError(str(exc)) from None
         finally:
             for bar in bars.values():
