@@ -88,3 +88,12 @@ def test_entropy_and_nearest_distance_match_their_definitions():
     c = Image.new("RGB", (4, 4), (51, 51, 51))
     d = nearest_distance(pixels([c, b]), pixels([a, b]))
     assert np.allclose(d, [0.2, 0.0])
+
+
+def test_report_names_the_grid_models_it_has_no_evaluation_for(tmp_path):
+    from training.miniworld.bench_report import missing_line
+
+    cfg = bench.BenchConfig(out=str(tmp_path), sizes=[20], steps=[200, 5000], regularizations=["none", "l2sp"])
+    done = {m: {} for m in ("base", "full-n20-none-s200", "full-n20-none-s5000", "full-n20-l2sp-s200")}
+    assert missing_line(cfg, done) == "Not run or not evaluated yet: full-n20-l2sp-s5000."
+    assert missing_line(cfg, {**done, "full-n20-l2sp-s5000": {}}) == ""

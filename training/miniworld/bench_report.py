@@ -158,6 +158,14 @@ def best_line(results: dict[str, dict], best: dict) -> str:
             + ", ".join(found) + ".") if found else ""
 
 
+def missing_line(cfg, results: dict) -> str:
+    """The grid models of `cfg` with no evaluation yet: a report says what it does not show."""
+    from .bench import grid_models
+
+    missing = [m for m in grid_models(cfg) if m not in results]
+    return f"Not run or not evaluated yet: {', '.join(missing)}." if missing else ""
+
+
 def write_report(cfg, docs: str | Path, command: str) -> Path:
     from .bench import best_model, load_results, reference_path
 
@@ -183,7 +191,8 @@ def write_report(cfg, docs: str | Path, command: str) -> Path:
         f"Command: `{command}` (then `--phase report` rewrites this page). Machine: {host['cpu']}, "
         f"{host['cpu_count']} cores, torch {host['torch']}, 1 thread per process.",
         f"Wall-clock: {train_total / 60:.0f} min of optimizer steps over the cells' longest runs, "
-        f"{total / 60:.0f} min of evaluation ({cfg.eval_n} pictures per split × 3 splits per model).", "",
+        f"{total / 60:.0f} min of evaluation ({cfg.eval_n} pictures per split × 3 splits per model).",
+        missing_line(cfg, results), "",
         "Each model is judged by the shipped ground-truth classifier on attribute combinations the base never saw; "
         "see `training/miniworld/bench_eval.py` for every metric's definition.", "",
         table(rows), "",
