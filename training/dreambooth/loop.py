@@ -221,7 +221,7 @@ def finish(run: Run, comps, examples: list[Example], step: int, logs: dict) -> l
                                       lora.kohya_metadata(cfg, comps.base_version, step, len(examples))).name]
     else:
         single_file = f"{cfg.output_name}.safetensors" if cfg.export_single_file else None
-        files = models.save_full_pipeline(out, comps, unet, te, single_file)
+        files = models.save_full_pipeline(out, comps, unet, te, single_file, cfg.export_dtype)
     grid = _grid(run, comps, step)
     MetricsLog(out, resume_step=step).plot()
     buckets = sorted({e.size for e in examples})
