@@ -8,7 +8,6 @@ a little faster but would tie each image's pixels to its batch neighbours' kerne
 import inspect
 import secrets
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Callable
 
 import torch
@@ -65,15 +64,14 @@ def with_scheduler(pipe, scheduler):
     return sibling
 
 
+def lora_tag(model: LoadedModel) -> str:
+    """A1111's `<lora:ALIAS:SCALE>`, which the prompt of an infotext carries to activate the LoRA there."""
+    return f"<lora:{model.lora_alias}:{model.lora_scale:g}>" if model.lora else ""
+
+
 def _infotext_extra(model: LoadedModel) -> dict:
-    """A1111's optional fields for what we know beyond the base model (a fused LoRA)."""
-    if not model.lora:
-        return {}
-    name = Path(model.lora).stem
-    extra = {"Lora": f"{name}:{model.lora_scale:g}"}
-    if model.lora_hash:
-        extra["Lora hashes"] = f"{name}: {model.lora_hash}"
-    return extra
+    """A1111's `Lora hashes: "ALIAS: HASH"` for a fused LoRA (the tag itself goes into the prompt)."""
+    return {"Lora hashes": f"{model.lora_alias}: {model.lora_hash}"} if model.lora else {}
 
 
 def _guidance_warnings(params: GenerationParams) -> list[str]:
@@ -133,11 +131,12 @@ def generate(
                 generator=generator,
                 callback_on_step_end=on_step_end,
             ).images[0]
+        sampler, schedule_type = SAMPLER_LABELS[params.scheduler]
         infotext = format_infotext(
-            params.prompt,
+            " ".join(filter(None, [params.prompt, lora_tag(model)])),
             params.negative_prompt,
             params.steps,
-            SAMPLER_LABELS[params.scheduler],
+            sampler,
             params.guidance_scale,
             image_seed,
             params.width,
@@ -145,6 +144,7 @@ def generate(
             model.model_hash,
             model.name,
             _infotext_extra(model),
+            schedule_type,
         )
         pictures.append(GeneratedPicture(image, image_seed, infotext, encode_png(image, infotext), index=i))
     return GenerationResult(pictures, prompts.warnings + _guidance_warnings(params), seed)

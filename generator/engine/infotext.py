@@ -4,7 +4,7 @@ A1111 writes a tEXt chunk named `parameters` into every PNG:
 
     retro anime style, a man with glasses
     Negative prompt: blurry
-    Steps: 20, Sampler: DPM++ 2M, CFG scale: 7, Seed: 123, Size: 512x512, Model hash: 0123456789, Model: name
+    Steps: 20, Sampler: DPM++ 2M, Schedule type: Karras, CFG scale: 7, Seed: 123, Size: 512x512, Model hash: 0123456789, Model: name
 
 Civitai, Fooocus, ComfyUI importers and A1111's own "PNG Info" tab read it, so we follow its layout
 exactly: the prompt line(s), a `Negative prompt:` line only when there is one, then one line of
@@ -48,11 +48,13 @@ def format_infotext(
     model_hash: str | None,
     model_name: str | None,
     extra: dict | None = None,
+    schedule_type: str | None = None,
 ) -> str:
     """The A1111 infotext for one image. Empty/None values are left out, as A1111 does."""
     fields = {
         "Steps": steps,
         "Sampler": sampler_label,
+        "Schedule type": schedule_type,
         "CFG scale": _number(cfg),
         "Seed": seed,
         "Size": f"{width}x{height}",

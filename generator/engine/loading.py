@@ -27,6 +27,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from .hashes import a1111_lora_name
+
 PICKLE_SUFFIXES = (".ckpt", ".bin", ".pt", ".pth")
 ARCHITECTURES = ("sd1", "sd2", "sd2-v", "sdxl")
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
@@ -53,6 +55,7 @@ class LoadedModel:
     dtype: torch.dtype
     lora: str | None = None
     lora_scale: float = 1.0
+    lora_alias: str | None = None  # A1111's name and hash for the LoRA (hashes.a1111_lora_name)
     lora_hash: str | None = None
 
     @property
@@ -249,12 +252,12 @@ def _load_single_file(source: str, path: Path, dtype, config_dir: str | None, lo
     return pipe, short_hash([path])
 
 
-def _apply_lora(pipe, source: str, lora: str, scale: float, allow_pickle: bool) -> str:
+def _apply_lora(pipe, source: str, lora: str, scale: float, allow_pickle: bool) -> tuple[str, str]:
     """Load a LoRA (diffusers, kohya or A1111 format) and fuse it into the weights at `scale`.
 
     Fusing bakes the LoRA into the base weights once: generation then costs no extra matmuls, and the
     scale is fixed for this LoadedModel (the cache key includes the LoRA path and scale, so another
-    scale is another cached model). Returns the LoRA file's short hash for the infotext.
+    scale is another cached model). Returns A1111's (alias, hash) of the LoRA for the infotext.
     """
     path = Path(lora)
     if not path.exists():
@@ -268,7 +271,7 @@ def _apply_lora(pipe, source: str, lora: str, scale: float, allow_pickle: bool) 
         pipe.unload_lora_weights()
     except Exception as e:  # peft/diffusers raise ValueError/KeyError/RuntimeError on mismatched LoRAs
         raise ModelLoadError(lora, f"cannot apply LoRA {lora} to {source}: {_one_line(e)}") from e
-    return short_hash([path]) if path.is_file() else ""
+    return a1111_lora_name(path)
 
 
 def check_source(source: str, allow_pickle: bool = False) -> str:
@@ -338,7 +341,7 @@ def load_pipeline(
         else:
             pipe, model_hash = _load_hub(source, dtype, allow_pickle, local_files_only)
             default_name = source
-        lora_hash = _apply_lora(pipe, source, lora, lora_scale, allow_pickle) if lora else None
+        lora_alias, lora_hash = _apply_lora(pipe, source, lora, lora_scale, allow_pickle) if lora else (None, None)
     pipe.set_progress_bar_config(disable=True)
     pipe.to(device)
     return LoadedModel(
@@ -351,5 +354,6 @@ def load_pipeline(
         dtype=dtype,
         lora=lora,
         lora_scale=lora_scale,
+        lora_alias=lora_alias,
         lora_hash=lora_hash,
     )

@@ -32,15 +32,17 @@ _SCHEDULERS = {
     "unipc": (UniPCMultistepScheduler, {}),
 }
 
-# The names AUTOMATIC1111 writes in its "Sampler:" field, so our PNGs read the same in other tools.
+# What AUTOMATIC1111 (>= 1.9) writes as "Sampler:" and "Schedule type:" for the same sampling, so pasting our
+# infotext into A1111 picks it: PNDM as SD ships it is A1111's PLMS; A1111's DPM++ 2M runs Karras sigmas by
+# default ("Automatic"), so our plain one is "Uniform" (A1111 still reads the old "DPM++ 2M Karras" too).
 SAMPLER_LABELS = {
-    "pndm": "PNDM",
-    "ddim": "DDIM",
-    "euler": "Euler",
-    "euler_a": "Euler a",
-    "dpmpp_2m": "DPM++ 2M",
-    "dpmpp_2m_karras": "DPM++ 2M Karras",
-    "unipc": "UniPC",
+    "pndm": ("PLMS", "Automatic"),
+    "ddim": ("DDIM", "Automatic"),
+    "euler": ("Euler", "Automatic"),
+    "euler_a": ("Euler a", "Automatic"),
+    "dpmpp_2m": ("DPM++ 2M", "Uniform"),
+    "dpmpp_2m_karras": ("DPM++ 2M", "Karras"),
+    "unipc": ("UniPC", "Automatic"),
 }
 
 if not set(_SCHEDULERS) == set(SCHEDULER_NAMES) == set(SAMPLER_LABELS):

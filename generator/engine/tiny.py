@@ -21,8 +21,9 @@ from pathlib import Path
 
 import torch
 
-from .files import publish_dir
+from .files import make_readable, publish_dir
 from .loading import quiet_progress
+from .portable import make_portable
 
 KINDS = ("sd1", "sd2", "sdxl")
 SD1_PAD = "<|endoftext|>"
@@ -231,6 +232,7 @@ def save_tiny_model(kind: str, out_dir: str | os.PathLike, seed: int = 0, overwr
     try:
         with quiet_progress():
             pipe.save_pretrained(tmp_dir, safe_serialization=True)
+        make_portable(tmp_dir)
     except BaseException:
         shutil.rmtree(tmp_dir, ignore_errors=True)
         raise
@@ -313,7 +315,7 @@ def save_tiny_lora(kind: str, out_path: str | os.PathLike, seed: int = 0, rank: 
     tmp_dir = tempfile.mkdtemp(prefix=f".{out_path.name}.", dir=out_path.parent)
     try:
         type(pipe).save_lora_weights(tmp_dir, unet_lora_layers=layers, safe_serialization=True)
-        os.replace(os.path.join(tmp_dir, "pytorch_lora_weights.safetensors"), out_path)
+        os.replace(make_readable(os.path.join(tmp_dir, "pytorch_lora_weights.safetensors")), out_path)
     finally:
         shutil.rmtree(tmp_dir, ignore_errors=True)
     return out_path

@@ -49,7 +49,7 @@ def test_generate_twice_gives_identical_pixels_and_a1111_metadata(tiny_sd1_path,
         assert np.array_equal(np.asarray(Image.open(first)), np.asarray(Image.open(second)))
         parameters = read_png_parameters(first.read_bytes())
         assert parameters.startswith("retro anime style, a man with glasses\nNegative prompt: blurry\n")
-        assert f"Steps: 4, Sampler: DPM++ 2M, CFG scale: 7, Seed: {seed}, Size: 64x64, Model hash: " in parameters
+        assert f"Steps: 4, Sampler: DPM++ 2M, Schedule type: Uniform, CFG scale: 7, Seed: {seed}, Size: 64x64, Model hash: " in parameters
     assert sorted(p.name for p in outputs[0].iterdir()) == ["7.png", "8.png"]  # no temp files left
 
 

@@ -31,7 +31,7 @@ def test_same_seed_twice_gives_identical_pixels_and_seed_plus_i(tiny_sd1):
 def test_infotext_and_png_chunk(tiny_sd1):
     picture = generate(tiny_sd1, small(steps=4, guidance_scale=7.5)).pictures[0]
     assert picture.infotext.split("\n")[-1] == (
-        f"Steps: 4, Sampler: DPM++ 2M, CFG scale: 7.5, Seed: 7, Size: 64x64, "
+        f"Steps: 4, Sampler: DPM++ 2M, Schedule type: Uniform, CFG scale: 7.5, Seed: 7, Size: 64x64, "
         f"Model hash: {tiny_sd1.model_hash}, Model: {tiny_sd1.name}"
     )
     assert read_png_parameters(picture.png) == picture.infotext

@@ -119,8 +119,10 @@ def test_lora_is_fused_at_its_scale_and_recorded(tiny_sd1_path, tiny_sd1, tmp_pa
     assert np.array_equal(np.asarray(generate(off, params).pictures[0].image), base)
     picture = generate(on, params).pictures[0]
     assert not np.array_equal(np.asarray(picture.image), base)
-    assert on.lora_hash == hashlib.sha256(lora.read_bytes()).hexdigest()[:10]
+    data = lora.read_bytes()  # A1111's LoRA hash: sha256 of the bytes after the 8-byte length + JSON header
+    assert on.lora_hash == hashlib.sha256(data[8 + int.from_bytes(data[:8], "little"):]).hexdigest()[:12]
     assert f'Lora hashes: "retro: {on.lora_hash}"' in picture.infotext
+    assert picture.infotext.startswith("a man with glasses <lora:retro:1>\n")
 
 
 def test_pickle_lora_refused(tiny_sd1_path, tmp_path):

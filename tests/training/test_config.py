@@ -37,7 +37,8 @@ def test_unknown_toml_key_is_named(tmp_path):
 
 @pytest.mark.parametrize("line,name", [("batch_size = 'two'", "batch_size"), ("method = 'dora'", "method"),
                                        ("learning_rate = -1.0", "learning_rate"), ("resolution = 30", "resolution"),
-                                       ("train_text_encoder = 3", "train_text_encoder")])
+                                       ("train_text_encoder = 3", "train_text_encoder"),
+                                       ("export_dtype = 'bf8'", "export_dtype")])
 def test_bad_value_is_named(tmp_path, line, name):
     with pytest.raises(ConfigError, match=f"^{name}:"):
         load_config(_toml(tmp_path, REQUIRED + line + "\n"), {})

@@ -91,9 +91,16 @@ def test_full_run_exports_a_single_file_that_generates_like_the_folder(make_cfg,
     from generator.engine.loading import load_pipeline
     from generator.engine.params import GenerationParams
 
-    result = train(make_cfg(method="full", export_single_file=True, output_name="retro-full"))
+    result = train(make_cfg(method="full", export_single_file=True, output_name="retro-full", export_dtype="fp32"))
     single = result.out / "retro-full.safetensors"
     assert single.exists() and "retro-full.safetensors" in result.files
+    # readable by an A1111/ComfyUI running as another user; loadable by transformers 4.x (text_model. keys, vocab)
+    for path in [single, *(result.out / part for part in ("unet", "vae", "text_encoder", "tokenizer"))]:
+        assert path.stat().st_mode & 0o777 == (0o755 if path.is_dir() else 0o644), path
+        assert all(p.stat().st_mode & 0o777 == 0o644 for p in path.rglob("*")), path
+    with safe_open(str(result.out / "text_encoder" / "model.safetensors"), "pt") as f:
+        assert all(key.startswith("text_model.") for key in f.keys())
+    assert (result.out / "tokenizer" / "vocab.json").is_file() and (result.out / "tokenizer" / "merges.txt").is_file()
     params = GenerationParams(prompt="a girl", seed=3, steps=2, width=64, height=64, scheduler="euler")
     from_folder = generate(load_pipeline(str(result.out), device="cpu"), params).pictures[0].image
     from_file = generate(load_pipeline(str(single), device="cpu", config_dir=str(result.out)), params).pictures[0].image

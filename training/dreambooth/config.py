@@ -12,6 +12,7 @@ import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from generator.engine.export import EXPORT_DTYPES
 from generator.engine.files import write_atomic
 
 METHODS = ("full", "lora")
@@ -21,7 +22,8 @@ MIXED_PRECISION = ("no", "fp16", "bf16")
 # up to the step where the run stopped).
 RESUMABLE_CHANGES = frozenset(
     {"resume", "max_steps", "checkpoint_steps", "checkpoints_total_limit", "validation_steps",
-     "validation_prompts", "validation_inference_steps", "output_name", "training_comment", "export_single_file"}
+     "validation_prompts", "validation_inference_steps", "output_name", "training_comment", "export_single_file",
+     "export_dtype"}
 )
 
 
@@ -78,6 +80,7 @@ class TrainConfig:
     output_name: str = "dreambooth"
     training_comment: str = ""
     export_single_file: bool = False  # full SD 1.x runs: also <output_name>.safetensors for A1111/ComfyUI
+    export_dtype: str = "fp16"  # that file's precision: fp16 (SD 1.5: 2 GB) or fp32 (4.3 GB)
 
     def __post_init__(self):
         self.validate()
@@ -101,6 +104,7 @@ class TrainConfig:
         _choice("method", self.method, METHODS)
         _choice("lr_scheduler", self.lr_scheduler, LR_SCHEDULERS)
         _choice("mixed_precision", self.mixed_precision, MIXED_PRECISION)
+        _choice("export_dtype", self.export_dtype, EXPORT_DTYPES)
         for name in ("rank", "batch_size", "gradient_accumulation_steps", "max_steps", "checkpoints_total_limit",
                      "num_class_images", "validation_inference_steps", "class_inference_steps", "bucket_step"):
             _at_least(name, getattr(self, name), 1)

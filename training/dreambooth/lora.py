@@ -3,10 +3,13 @@
 UNet: the attention projections to_q/to_k/to_v/to_out.0 (as diffusers' train_dreambooth_lora.py).
 Text encoder: the CLIP attention projections q/k/v/out_proj.
 """
+import datetime
 import os
 from pathlib import Path
 
 import torch
+
+from generator.engine.files import make_readable, write_atomic
 
 UNET_TARGETS = ["to_q", "to_k", "to_v", "to_out.0"]
 TEXT_ENCODER_TARGETS = ["q_proj", "k_proj", "v_proj", "out_proj"]
@@ -42,19 +45,31 @@ def peft_state_dict(model: torch.nn.Module) -> dict[str, torch.Tensor]:
 
 
 def save_diffusers_lora(out: Path, unet, text_encoder, rank: int, alpha: float) -> Path:
-    """out/pytorch_lora_weights.safetensors via StableDiffusionPipeline.save_lora_weights (alpha in metadata)."""
+    """out/pytorch_lora_weights.safetensors (diffusers/PEFT keys), alpha/rank baked in (see write_diffusers_lora)."""
+    te = text_encoder if _has_lora(text_encoder) else None
+    return write_diffusers_lora(out, peft_state_dict(unet), peft_state_dict(te) if te is not None else {}, rank, alpha)
+
+
+def write_diffusers_lora(out: Path, unet_state: dict, te_state: dict, rank: int, alpha: float) -> Path:
+    """out/pytorch_lora_weights.safetensors via StableDiffusionPipeline.save_lora_weights, readable by all.
+
+    The LoRA scale alpha/rank is multiplied into the up weights and the file says alpha = rank: diffusers
+    <= 0.32 ignores `lora_adapter_metadata` (it would apply alpha != rank at the wrong strength); every
+    version applies this file at the trained strength.
+    """
     from diffusers import StableDiffusionPipeline
 
-    te = text_encoder if _has_lora(text_encoder) else None
+    def baked(state):
+        return {k: v * (alpha / rank) if k.endswith("up.weight") else v for k, v in state.items()}
+
     StableDiffusionPipeline.save_lora_weights(
         out,
-        unet_lora_layers=peft_state_dict(unet),
-        text_encoder_lora_layers=_text_model_keys(peft_state_dict(te)) if te is not None else None,
-        unet_lora_adapter_metadata=lora_config(rank, alpha, UNET_TARGETS).to_dict(),
-        text_encoder_lora_adapter_metadata=(lora_config(rank, alpha, TEXT_ENCODER_TARGETS).to_dict()
-                                            if te is not None else None),
+        unet_lora_layers=baked(unet_state),
+        text_encoder_lora_layers=_text_model_keys(baked(te_state)) if te_state else None,
+        unet_lora_adapter_metadata=lora_config(rank, rank, UNET_TARGETS).to_dict(),
+        text_encoder_lora_adapter_metadata=lora_config(rank, rank, TEXT_ENCODER_TARGETS).to_dict() if te_state else None,
     )
-    return out / "pytorch_lora_weights.safetensors"
+    return make_readable(Path(out) / "pytorch_lora_weights.safetensors")
 
 
 def _text_model_keys(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -84,19 +99,26 @@ def kohya_state_dict(unet, text_encoder, alpha: float) -> dict[str, torch.Tensor
 
 
 def save_kohya_lora(out: Path, unet, text_encoder, alpha: float, metadata: dict[str, str]) -> Path:
-    """out/lora_kohya.safetensors with ss_* metadata (what A1111/ComfyUI/kohya show and read)."""
-    from safetensors.torch import save_file
-
-    path = out / "lora_kohya.safetensors"
-    tmp = path.with_name(path.name + ".tmp")
-    save_file(kohya_state_dict(unet, text_encoder, alpha), str(tmp), metadata=metadata)
-    os.replace(tmp, path)
-    return path
+    """out/lora_kohya.safetensors with ss_*, sshs_* and modelspec.* metadata (what A1111/ComfyUI/kohya read)."""
+    return write_kohya_file(out / "lora_kohya.safetensors", kohya_state_dict(unet, text_encoder, alpha), metadata)
 
 
-def kohya_metadata(cfg, base_version: str, steps: int, num_images: int) -> dict[str, str]:
-    """The ss_* keys kohya-ss sd-scripts write (values are strings, as safetensors metadata requires)."""
+def write_kohya_file(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> Path:
+    """`tensors` + `metadata` + kohya's sshs_model_hash/sshs_legacy_hash, written atomically, 0644."""
+    from safetensors.torch import save
+
+    from generator.engine.hashes import kohya_hashes
+
+    metadata = {**metadata, **kohya_hashes(tensors, metadata)}
+    return write_atomic(path, save(tensors, metadata=metadata))
+
+
+def kohya_metadata(cfg, base_version: str, steps: int, num_images: int,
+                   prediction_type: str = "epsilon") -> dict[str, str]:
+    """The ss_* and modelspec.* keys kohya-ss sd-scripts write (strings, as safetensors metadata requires)."""
+    spec = modelspec_metadata(cfg, base_version, prediction_type)
     return {
+        **spec,
         "ss_network_module": "networks.lora",
         "ss_network_dim": str(cfg.rank),
         "ss_network_alpha": str(cfg.lora_alpha),
@@ -104,7 +126,7 @@ def kohya_metadata(cfg, base_version: str, steps: int, num_images: int) -> dict[
         "ss_v2": str(base_version.startswith("sd_v2")),
         "ss_sd_model_name": Path(cfg.base_model).name,
         "ss_output_name": cfg.output_name,
-        "ss_training_comment": cfg.training_comment or f"DreamBooth LoRA, instance prompt '{cfg.instance_prompt}'",
+        "ss_training_comment": spec["modelspec.description"],
         "ss_steps": str(steps),
         "ss_max_train_steps": str(cfg.max_steps),
         "ss_learning_rate": str(cfg.learning_rate),
@@ -123,6 +145,26 @@ def kohya_metadata(cfg, base_version: str, steps: int, num_images: int) -> dict[
     }
 
 
+def modelspec_metadata(cfg, base_version: str, prediction_type: str = "epsilon") -> dict[str, str]:
+    """Stability AI's ModelSpec keys for an SD 1.x/2.x LoRA, as kohya's sai_model_spec.build_metadata fills them."""
+    v_prediction = prediction_type == "v_prediction"
+    if base_version.startswith("sd_v2"):
+        architecture = "stable-diffusion-v2-768-v" if v_prediction else "stable-diffusion-v2-512"
+    else:
+        architecture = "stable-diffusion-v1"
+    return {
+        "modelspec.sai_model_spec": "1.0.1",
+        "modelspec.architecture": f"{architecture}/lora",
+        "modelspec.implementation": "diffusers",
+        "modelspec.title": cfg.output_name,
+        "modelspec.description": cfg.training_comment or f"DreamBooth LoRA, instance prompt '{cfg.instance_prompt}'",
+        "modelspec.date": datetime.datetime.now().replace(microsecond=0).isoformat(),
+        "modelspec.resolution": f"{cfg.resolution}x{cfg.resolution}",
+        "modelspec.prediction_type": "v" if v_prediction else "epsilon",
+        "modelspec.trigger_phrase": cfg.instance_prompt,
+    }
+
+
 def _peft_keys(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """accelerate's saved adapter tensors ('….lora_A.default.weight') as get_peft_model_state_dict names them."""
     return {k.replace(".default.", "."): v for k, v in state.items() if "lora_" in k}
@@ -135,7 +177,6 @@ def export_checkpoint_lora(checkpoint: Path, rank: int, alpha: float, out: Path 
     with train_text_encoder, model_1.safetensors (text encoder adapter). `out` defaults to the checkpoint
     folder itself; the file is written once and reused (a checkpoint never changes after its rename).
     """
-    from diffusers import StableDiffusionPipeline
     from diffusers.utils import convert_state_dict_to_diffusers
     from safetensors.torch import load_file
 
@@ -154,13 +195,7 @@ def export_checkpoint_lora(checkpoint: Path, rank: int, alpha: float, out: Path 
     te_state = convert_state_dict_to_diffusers(_peft_keys(load_file(str(te_file)))) if te_file.is_file() else {}
     tmp = out / ".export.tmp"
     tmp.mkdir(parents=True, exist_ok=True)
-    StableDiffusionPipeline.save_lora_weights(
-        tmp,
-        unet_lora_layers=unet_state,
-        text_encoder_lora_layers=_text_model_keys(te_state) if te_state else None,
-        unet_lora_adapter_metadata=lora_config(rank, alpha, UNET_TARGETS).to_dict(),
-        text_encoder_lora_adapter_metadata=lora_config(rank, alpha, TEXT_ENCODER_TARGETS).to_dict() if te_state else None,
-    )
+    write_diffusers_lora(tmp, unet_state, te_state, rank, alpha)
     os.replace(tmp / "pytorch_lora_weights.safetensors", target)
     tmp.rmdir()
     return target

@@ -8,6 +8,9 @@ from pathlib import Path
 
 import torch
 
+from generator.engine.files import make_readable
+from generator.engine.portable import make_portable
+
 from . import lora
 from .config import ConfigError, TrainConfig
 
@@ -90,10 +93,12 @@ def select_trainable(cfg: TrainConfig, c: Components, weight_dtype: torch.dtype)
     return unet_params, te_params
 
 
-def save_full_pipeline(out: Path, c: Components, unet, text_encoder, single_file: str | None = None) -> list[str]:
+def save_full_pipeline(out: Path, c: Components, unet, text_encoder, single_file: str | None = None,
+                       export_dtype: str = "fp16") -> list[str]:
     """The fine-tuned model as a diffusers folder in `out` (written beside, then moved in).
 
-    `single_file` also writes an A1111/ComfyUI-style (original LDM keys) .safetensors of that name (SD 1.x).
+    `single_file` also writes an A1111/ComfyUI-style (original LDM keys) .safetensors of that name (SD 1.x),
+    in `export_dtype` ("fp16": half the size, what A1111/ComfyUI load anyway; or "fp32").
     """
     from diffusers import StableDiffusionPipeline
 
@@ -102,6 +107,8 @@ def save_full_pipeline(out: Path, c: Components, unet, text_encoder, single_file
                                    feature_extractor=None, requires_safety_checker=False)
     tmp = Path(tempfile.mkdtemp(prefix=".pipeline.", dir=out))
     pipe.save_pretrained(tmp, safe_serialization=True)
+    make_portable(tmp)  # loads in transformers 4.x too: text_model. keys, vocab.json + merges.txt
+    make_readable(tmp)
     names = sorted(os.listdir(tmp))
     for name in names:
         shutil.rmtree(out / name, ignore_errors=True) if (out / name).is_dir() else None
@@ -110,5 +117,5 @@ def save_full_pipeline(out: Path, c: Components, unet, text_encoder, single_file
     if single_file:
         from generator.engine.export import save_single_file
 
-        names.append(save_single_file(pipe, out / single_file).name)
+        names.append(save_single_file(pipe, out / single_file, dtype=export_dtype).name)
     return names
