@@ -23,7 +23,7 @@ MIXED_PRECISION = ("no", "fp16", "bf16")
 RESUMABLE_CHANGES = frozenset(
     {"resume", "max_steps", "checkpoint_steps", "checkpoints_total_limit", "validation_steps",
      "validation_prompts", "validation_inference_steps", "output_name", "training_comment", "export_single_file",
-     "export_dtype"}
+     "export_dtype", "log_every", "compile"}
 )
 
 
@@ -73,6 +73,9 @@ class TrainConfig:
     ema_decay: float = 0.9999
     mixed_precision: str = "no"
     gradient_checkpointing: bool = False
+    channels_last: bool = False  # UNet activations in NHWC (faster convolutions on some GPUs)
+    compile: bool = False  # torch.compile the UNet (slow first steps, faster after; off by default)
+    log_every: int = 10  # metrics sync, TensorBoard, penalties every N steps (the CSV keeps every step's loss)
     use_8bit_adam: bool = False
     cache_latents: bool = True  # encode each picture with the VAE once (no augmentation re-encodes)
     cache_text_embeddings: bool = True  # encode each prompt once while the text encoder is frozen
@@ -106,7 +109,8 @@ class TrainConfig:
         _choice("mixed_precision", self.mixed_precision, MIXED_PRECISION)
         _choice("export_dtype", self.export_dtype, EXPORT_DTYPES)
         for name in ("rank", "batch_size", "gradient_accumulation_steps", "max_steps", "checkpoints_total_limit",
-                     "num_class_images", "validation_inference_steps", "class_inference_steps", "bucket_step"):
+                     "num_class_images", "validation_inference_steps", "class_inference_steps", "bucket_step",
+                     "log_every"):
             _at_least(name, getattr(self, name), 1)
         for name in ("checkpoint_steps", "validation_steps", "lr_warmup_steps", "l2sp_weight", "l2_weight",
                      "adam_weight_decay", "noise_offset", "prior_loss_weight", "max_grad_norm"):
