@@ -13,8 +13,8 @@ import torch
 from django.core.management import CommandError, call_command
 
 from training.miniworld import caption, sample_attributes
-from training.miniworld.pretrain import (Hooks, PretrainConfig, augment_caption, export_pipeline, folder_size,
-                                         held_out, pretrain)
+from training.miniworld.pretrain import Hooks, PretrainConfig, augment_caption, held_out, pretrain
+from training.miniworld.pretrain_export import export_pipeline, folder_size
 
 REPO = Path(__file__).resolve().parents[2]
 WEIGHTS = REPO / "training" / "miniworld" / "weights"
@@ -76,6 +76,41 @@ def test_micro_pretraining_resumes_to_the_same_weights_and_exports_a_loadable_pi
     result = generate(model, GenerationParams(prompt=caption(sample_attributes(np.random.default_rng(1))),
                                               steps=2, width=64, height=64, seed=3, guidance_scale=5.0))
     assert result.pictures[0].image.size == (64, 64)
+
+
+def test_frozen_miniclip_text_encoder_more_latent_channels_and_bilingual_captions(tmp_path):
+    """v2 base recipe in miniature: mini-CLIP's text tower is the text encoder and stays frozen (neither the
+    optimiser nor the EMA holds it), the VAE has 8 latent channels, the exported folder loads and draws."""
+    from generator.engine.generate import generate
+    from generator.engine.loading import load_pipeline
+    from generator.engine.params import GenerationParams
+    from training.miniworld import shipped
+    from training.miniworld.text_encoder import text_encoder_from_dir
+
+    cfg = dataclasses.replace(MICRO, text_encoder_from=str(shipped.MINICLIP), latent_channels=8, indonesian=0.5,
+                              paraphrase=0.5)
+    run = pretrain(tmp_path / "run", cfg)
+    assert run.phase == "done" and set(run.trainables()) == {"unet"} and set(run.ema) == {"unet"}
+    reference = text_encoder_from_dir(shipped.MINICLIP).state_dict()
+    assert all(torch.equal(v, reference[k]) for k, v in run.text_encoder.state_dict().items())
+    assert run.unet.config.in_channels == 8 and run.unet.config.cross_attention_dim == 64
+    assert run.vae.config.latent_channels == 8 and run.tokenizer.pad_token == "!"
+
+    folder = export_pipeline(run.pipeline(), tmp_path / "pipe")
+    model = load_pipeline(str(folder), device="cpu", dtype=torch.float32)
+    assert model.pipeline.tokenizer.pad_token == "!"
+    result = generate(model, GenerationParams(prompt="seorang kakek berambut pendek hitam, di pantai", steps=2,
+                                              width=64, height=64, seed=3, guidance_scale=5.0))
+    assert result.pictures[0].image.size == (64, 64)
+
+
+def test_bilingual_captions_mix_languages_and_phrasings():
+    cfg = dataclasses.replace(PretrainConfig(), indonesian=0.3, paraphrase=0.5)
+    rng, rnd = np.random.default_rng(0), random.Random(0)
+    texts = [augment_caption(sample_attributes(rng), rnd, cfg) for _ in range(400)]
+    indonesian = np.mean([" di " in f" {t} " or t.startswith("di ") for t in texts if t])
+    assert 0.2 < indonesian < 0.4
+    assert not any("retro" in t for t in texts)
 
 
 def test_captions_are_augmented_modern_captions_and_held_out_combinations_never_train():

@@ -10,6 +10,7 @@ Language Supervision", ICML 2021) on renders of both styles, and saved in open_c
 """
 from __future__ import annotations
 
+import random
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,20 +18,24 @@ from typing import Callable
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from . import shipped
 from generator.engine.tiny import OPENAI_CLIP_PREPROCESS
 
-from .attributes import Style, sample_attributes
+from .attributes import ATTRIBUTES, Style, sample_attributes
 from .captions import caption
+from .phrasing import describe, swap_one
 from .render import render
+
+SWAPPABLE = (*ATTRIBUTES, "style")
 
 SHIPPED_MINICLIP = shipped.MINICLIP
 MINICLIP_CONFIG = {
     "model_cfg": {
         "embed_dim": 64,
         "vision_cfg": {"image_size": 64, "layers": 3, "width": 64, "head_width": 16, "patch_size": 8},
-        "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 64, "heads": 4, "layers": 2},
+        "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 64, "heads": 4, "layers": 4},
     },
     "preprocess_cfg": OPENAI_CLIP_PREPROCESS,
 }
@@ -38,12 +43,19 @@ MINICLIP_CONFIG = {
 
 @dataclass
 class MiniClipConfig:
-    steps: int = 1000
+    steps: int = 1200
     batch: int = 64
-    pool: int = 8000  # fixed renders (half modern, half retro), re-captioned every time they are drawn
+    pool: int = 12000  # fixed renders (half modern, half retro), re-captioned every time they are drawn
     learning_rate: float = 1e-3
     warmup: int = 100
     seed: int = 0
+    # Hard negatives: per picture, captions that differ from its own in exactly one attribute (or the style),
+    # scored against the picture beside the true one. A batch of random captions almost never differs in one
+    # word only, so without them the model never has to look at gender or glasses.
+    hard_negatives: int = 3
+    hard_weight: float = 1.0
+    indonesian: float = 0.35  # share of captions in Bahasa Indonesia (phrasing.ID)
+    paraphrase: float = 0.6  # share of English captions drawn from phrasing.EN (the rest canonical)
 
 
 def render_pool(n: int, seed: int) -> tuple[torch.Tensor, list]:
@@ -65,6 +77,35 @@ def normalize(pixels: torch.Tensor) -> torch.Tensor:
     return (pixels - mean) / std
 
 
+def training_caption(attrs, style, rnd: random.Random, cfg: MiniClipConfig) -> tuple[str, list[str]]:
+    """A caption of (attrs, style) in a random language and phrasing, and `cfg.hard_negatives` captions in the
+    same words except one attribute or the style."""
+    lang = "id" if rnd.random() < cfg.indonesian else "en"
+    canonical = lang == "en" and rnd.random() >= cfg.paraphrase
+    phrasing = rnd.getrandbits(64)  # the same phrasing choices for the caption and its negatives
+
+    def text(a, s):
+        return caption(a, s) if canonical else describe(a, s, random.Random(phrasing), lang)
+
+    negatives = []
+    for _ in range(cfg.hard_negatives):
+        name = rnd.choice(SWAPPABLE)
+        if name == "style":
+            negatives.append(text(attrs, Style.MODERN if Style(style) is Style.RETRO else Style.RETRO))
+        else:
+            negatives.append(text(swap_one(attrs, name, rnd), style))
+    return text(attrs, style), negatives
+
+
+def hard_negative_loss(image_features, negative_features, positive_features, logit_scale) -> torch.Tensor:
+    """Cross-entropy of each picture's true caption against its own hard negatives.
+
+    image_features, positive_features: [B, D]; negative_features: [B, K, D]; all L2-normalised."""
+    candidates = torch.cat([positive_features[:, None], negative_features], dim=1)  # [B, 1+K, D]
+    logits = logit_scale * torch.einsum("bd,bkd->bk", image_features, candidates)
+    return F.cross_entropy(logits, torch.zeros(len(logits), dtype=torch.long))
+
+
 def train_miniclip(cfg: MiniClipConfig, progress: Callable[[int, int, float], None] | None = None):
     """Train mini-CLIP from scratch; returns (model in eval mode, {"loss": [...], "seconds": s})."""
     import open_clip
@@ -78,12 +119,20 @@ def train_miniclip(cfg: MiniClipConfig, progress: Callable[[int, int, float], No
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.learning_rate, weight_decay=0.1)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(1.0, (s + 1) / cfg.warmup))
     loss_fn, gen, history, started = ClipLoss(), torch.Generator().manual_seed(cfg.seed), [], time.perf_counter()
+    rnd = random.Random(cfg.seed)
     model.train()
     for step in range(cfg.steps):
         idx = torch.randperm(len(labels), generator=gen)[:cfg.batch]
-        texts = tokenizer([caption(*labels[i]) for i in idx.tolist()])
-        image_features, text_features, logit_scale = model(normalize(pixels[idx]), texts)[:3]
-        loss = loss_fn(image_features, text_features, logit_scale)
+        pairs = [training_caption(*labels[i], rnd, cfg) for i in idx.tolist()]
+        texts = tokenizer([p for p, _ in pairs] + [n for _, negs in pairs for n in negs])
+        image_features = model.encode_image(normalize(pixels[idx]), normalize=True)
+        text_features = model.encode_text(texts, normalize=True)
+        positives, negatives = text_features[:len(idx)], text_features[len(idx):].view(len(idx), -1,
+                                                                                      text_features.shape[-1])
+        logit_scale = model.logit_scale.exp()
+        loss = loss_fn(image_features, positives, logit_scale)
+        if cfg.hard_negatives:
+            loss = loss + cfg.hard_weight * hard_negative_loss(image_features, negatives, positives, logit_scale)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -106,6 +155,34 @@ def retrieval_accuracy(clip, n: int = 256, seed: int = 99) -> dict:
         images = [render(a, style, size=64, seed=1000 + i) for i, a in enumerate(attrs)]
         sims = clip.embed_images(images) @ clip.embed_texts([caption(a, style) for a in attrs]).T
         out[style.value] = float((sims.argmax(1) == torch.arange(n)).float().mean())
+    return out
+
+
+@torch.no_grad()
+def attribute_discrimination(clip, n: int = 200, seed: int = 77) -> dict:
+    """For each attribute and the style: how often a render is closer to its own caption than to the same caption
+    with that one attribute swapped, over `n` fresh renders (half per style), for canonical English captions,
+    English paraphrases and Indonesian (phrasing.describe). Chance is 0.5."""
+    rng, rnd = np.random.default_rng(seed), random.Random(seed)
+    attrs = [sample_attributes(rng) for _ in range(n)]
+    styles = [(Style.MODERN, Style.RETRO)[i % 2] for i in range(n)]
+    images = clip.embed_images([render(a, s, size=64, seed=5000 + i) for i, (a, s) in enumerate(zip(attrs, styles))])
+    out = {}
+    for mode in ("en", "en-paraphrase", "id"):
+        lang = "id" if mode == "id" else "en"
+        phrasings = [rnd.getrandbits(64) for _ in range(n)]
+
+        def text(a, s, k):
+            return caption(a, s) if mode == "en" else describe(a, s, random.Random(phrasings[k]), lang)
+
+        positives = clip.embed_texts([text(a, s, k) for k, (a, s) in enumerate(zip(attrs, styles))])
+        pos = (images * positives).sum(-1)
+        out[mode] = {}
+        for name in SWAPPABLE:
+            swapped = [text(a, (Style.MODERN if s is Style.RETRO else Style.RETRO), k) if name == "style"
+                       else text(swap_one(a, name, rnd), s, k) for k, (a, s) in enumerate(zip(attrs, styles))]
+            neg = (images * clip.embed_texts(swapped)).sum(-1)
+            out[mode][name] = float((pos > neg).float().mean())
     return out
 
 

@@ -25,10 +25,8 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import os
+import io
 import random
-import shutil
-import tempfile
 import time
 from pathlib import Path
 from typing import Callable
@@ -37,17 +35,20 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from generator.engine.files import write_atomic
+
 from .attributes import Attributes, sample_attributes
 from .captions import caption
+from .phrasing import describe
+from .pretrain_export import to_float
+from .pretrain_models import SCHEDULE, build_text_encoder, build_unet, build_vae, build_pipeline, load_initial_models
 from .render import render
-from generator.engine.files import publish_dir
+from .text_encoder import text_encoder_from_dir
+from .text_encoder import tokenizer as open_clip_tokenizer
 
 PHASES = ("data", "vae", "latents", "unet", "done")
 NEUTRAL_PREFIXES = ("a portrait of ", "a picture of ", "an anime drawing of ", "anime style, ", "illustration, ",
                     "a character, ", "high quality, ", "an image of ", "digital art, ", "bust portrait, ")
-# SD's training noise schedule (what the tiny fixture models and SD 1.5 use).
-SCHEDULE = dict(num_train_timesteps=1000, beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
-                steps_offset=1, clip_sample=False, set_alpha_to_one=False)
 
 
 @dataclasses.dataclass
@@ -58,6 +59,7 @@ class PretrainConfig:
     pool_retro: int = 4000  # retro renders (VAE only)
     # VAE
     vae_channels: tuple = (32, 64, 64)  # 3 blocks: 4x downscale, 64 px -> 16x16 latents
+    latent_channels: int = 4  # SD's 4; more keep finer detail through the same 16x16 grid (SD3/FLUX use 16)
     vae_layers: int = 1
     vae_steps: int = 600
     vae_batch: int = 16
@@ -87,6 +89,13 @@ class PretrainConfig:
     # An exported pipeline folder (e.g. the shipped base) to continue from instead of random weights: its
     # VAE is kept (the vae phase is skipped), its UNet and text encoder train on; its architecture wins.
     init_from: str = ""
+    # An open_clip folder (mini-CLIP) whose text tower becomes the text encoder, frozen as SD's CLIP is
+    # (text_encoder.py); '' trains a CLIP text encoder from scratch with the UNet.
+    text_encoder_from: str = ""
+    # Caption language mix for the UNet (phrasing.describe): share of Indonesian captions, share of English
+    # captions paraphrased (the rest use captions.caption's template).
+    indonesian: float = 0.0
+    paraphrase: float = 0.0
 
 
 def held_out(attrs: Attributes, mod: int = 10) -> bool:
@@ -138,14 +147,15 @@ def build_pool(cfg: PretrainConfig, progress: Callable[[int], None] | None = Non
     return {"modern": stack(modern), "retro": stack(retro), "attrs": attrs}
 
 
-def to_float(images: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(images).float().div_(127.5).sub_(1.0)
-
-
 def augment_caption(attrs: Attributes, rnd: random.Random, cfg: PretrainConfig) -> str:
-    """A modern caption, its phrases maybe shuffled / dropped, maybe behind a neutral prefix; '' for dropout."""
+    """A modern caption, its phrases maybe shuffled / dropped, maybe behind a neutral prefix; '' for dropout.
+    With cfg.indonesian / cfg.paraphrase, a share of captions are other phrasings (phrasing.describe)."""
     if rnd.random() < cfg.caption_dropout:
         return ""
+    if cfg.indonesian or cfg.paraphrase:
+        lang = "id" if rnd.random() < cfg.indonesian else "en"
+        if lang == "id" or rnd.random() < cfg.paraphrase:
+            return describe(attrs, "modern", rnd, lang, shuffle=cfg.shuffle_prob, prefix=cfg.prefix_prob)
     phrases = caption(attrs, "modern").split(", ")
     kept = [p for p in phrases if rnd.random() >= cfg.phrase_drop] or [rnd.choice(phrases)]
     if rnd.random() < cfg.shuffle_prob:
@@ -154,59 +164,6 @@ def augment_caption(attrs: Attributes, rnd: random.Random, cfg: PretrainConfig) 
     if rnd.random() < cfg.prefix_prob:
         text = rnd.choice(NEUTRAL_PREFIXES) + text
     return text
-
-
-# --------------------------------------------------------------------------------------------- models
-
-
-def build_vae(cfg: PretrainConfig):
-    from diffusers import AutoencoderKL
-
-    n = len(cfg.vae_channels)
-    return AutoencoderKL(
-        in_channels=3, out_channels=3, latent_channels=4, block_out_channels=tuple(cfg.vae_channels),
-        down_block_types=("DownEncoderBlock2D",) * n, up_block_types=("UpDecoderBlock2D",) * n,
-        layers_per_block=cfg.vae_layers, norm_num_groups=8, sample_size=cfg.size,
-    )
-
-
-def build_text_encoder(cfg: PretrainConfig, pad_token_id: int):
-    from transformers import CLIPTextConfig, CLIPTextModel
-
-    config = CLIPTextConfig(
-        vocab_size=49408, max_position_embeddings=77, bos_token_id=49406, eos_token_id=49407,
-        pad_token_id=pad_token_id, hidden_size=cfg.text_hidden, intermediate_size=cfg.text_hidden * 4,
-        num_attention_heads=4, num_hidden_layers=cfg.text_layers, projection_dim=cfg.text_hidden, hidden_act="gelu",
-    )
-    return CLIPTextModel(config)
-
-
-def build_unet(cfg: PretrainConfig):
-    from diffusers import UNet2DConditionModel
-
-    n = len(cfg.unet_channels)
-    factor = 2 ** (len(cfg.vae_channels) - 1)
-    down = ["DownBlock2D" if i < cfg.unet_attention_from else "CrossAttnDownBlock2D" for i in range(n)]
-    return UNet2DConditionModel(
-        sample_size=cfg.size // factor, in_channels=4, out_channels=4, layers_per_block=cfg.unet_layers,
-        block_out_channels=tuple(cfg.unet_channels), down_block_types=tuple(down),
-        up_block_types=tuple(b.replace("Down", "Up") for b in reversed(down)), cross_attention_dim=cfg.text_hidden,
-        attention_head_dim=cfg.unet_heads, norm_num_groups=32,
-    )
-
-
-def build_pipeline(vae, text_encoder, unet):
-    from diffusers import PNDMScheduler, StableDiffusionPipeline
-
-    from generator.engine.tiny import build_clip_tokenizer
-
-    pipe = StableDiffusionPipeline(
-        vae=vae, text_encoder=text_encoder, tokenizer=build_clip_tokenizer(), unet=unet,
-        scheduler=PNDMScheduler.from_config({**SCHEDULE, "skip_prk_steps": True}),
-        safety_checker=None, feature_extractor=None, requires_safety_checker=False,
-    )
-    pipe.set_progress_bar_config(disable=True)
-    return pipe
 
 
 # ------------------------------------------------------------------------------------------ training
@@ -289,47 +246,25 @@ def ema_update(ema: dict, modules: dict, decay: float) -> None:
 
 
 def atomic_save(obj, path: Path) -> None:
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-
-
-class InitFromError(ValueError):
-    """--init-from does not name a pipeline folder this run can continue from."""
-
-
-def load_initial_models(folder: str | Path) -> tuple:
-    """(vae, text_encoder, unet) in float32 from an exported diffusers folder (fp16 exports train as fp32
-    masters). Only safetensors are read: a folder with pickle weights is refused rather than unpickled."""
-    from diffusers import AutoencoderKL, UNet2DConditionModel
-    from transformers import CLIPTextModel
-
-    folder = Path(folder)
-    missing = [part for part in ("model_index.json", "vae", "unet", "text_encoder") if not (folder / part).exists()]
-    if missing:
-        raise InitFromError(f"init_from {folder}: not an exported pipeline folder (missing {', '.join(missing)}); "
-                            "pass the folder miniworld_pretrain exported, e.g. training/miniworld/weights/base")
-    kw = {"dtype": torch.float32, "use_safetensors": True}
-    return (AutoencoderKL.from_pretrained(folder, subfolder="vae", **kw),
-            CLIPTextModel.from_pretrained(folder, subfolder="text_encoder", **kw),
-            UNet2DConditionModel.from_pretrained(folder, subfolder="unet", **kw))
+    """torch.save through files.write_atomic (temp file, fsync, rename): a crash never leaves half a checkpoint."""
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    write_atomic(path, buffer.getbuffer())
 
 
 def initial_models(cfg: PretrainConfig, pad_token_id: int) -> tuple:
     """(vae, text_encoder, unet) with their initial weights: the same for the same seed, every time
     (or the weights of cfg.init_from)."""
+    frozen = text_encoder_from_dir(cfg.text_encoder_from).requires_grad_(False) if cfg.text_encoder_from else None
     if cfg.init_from:
-        return load_initial_models(cfg.init_from)
+        vae, text_encoder, unet = load_initial_models(cfg.init_from)
+        return vae, frozen or text_encoder, unet
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg.seed)
-        return build_vae(cfg), build_text_encoder(cfg, pad_token_id), build_unet(cfg)
+        vae = build_vae(cfg)
+        if frozen is not None:  # the UNet cross-attends to the frozen encoder's width
+            return vae, frozen, build_unet(dataclasses.replace(cfg, text_hidden=frozen.config.hidden_size))
+        return vae, build_text_encoder(cfg, pad_token_id), build_unet(cfg)
 
 
 class Run:
@@ -343,11 +278,11 @@ class Run:
         self.dir = Path(run_dir)
         self.dir.mkdir(parents=True, exist_ok=True)
         self.cfg = cfg
-        self.tokenizer = build_clip_tokenizer()
+        self.tokenizer = open_clip_tokenizer() if cfg.text_encoder_from else build_clip_tokenizer()
         self.scheduler = DDPMScheduler(**{k: v for k, v in SCHEDULE.items() if k != "set_alpha_to_one"})
         self.vae, self.text_encoder, self.unet = initial_models(cfg, self.tokenizer.pad_token_id)
         self.vae_opt = torch.optim.AdamW(self.vae.parameters(), lr=cfg.vae_lr, weight_decay=0.0)
-        self.opt = torch.optim.AdamW(list(self.unet.parameters()) + list(self.text_encoder.parameters()),
+        self.opt = torch.optim.AdamW([p for m in self.trainables().values() for p in m.parameters()],
                                      lr=cfg.unet_lr, weight_decay=0.01)
         self.lr = torch.optim.lr_scheduler.LambdaLR(self.opt, _lr_lambda(cfg.warmup))
         self.ema = {name: {k: v.detach().clone() for k, v in m.state_dict().items()}
@@ -363,6 +298,9 @@ class Run:
         return self.wall + time.monotonic() - self._session
 
     def trainables(self) -> dict:
+        """The modules the optimiser and the EMA see: a frozen text encoder (cfg.text_encoder_from) is not one."""
+        if self.cfg.text_encoder_from:
+            return {"unet": self.unet}
         return {"unet": self.unet, "text_encoder": self.text_encoder}
 
     @property
@@ -454,7 +392,8 @@ class Run:
         vae = copy.deepcopy(self.vae).eval()
         if self.latents is not None:
             vae.register_to_config(scaling_factor=self.latents["scaling_factor"])
-        return build_pipeline(vae, modules["text_encoder"], modules["unet"])
+        text_encoder = modules.get("text_encoder") or copy.deepcopy(self.text_encoder).eval()
+        return build_pipeline(vae, text_encoder, modules["unet"], self.tokenizer)
 
 
 @dataclasses.dataclass
@@ -505,11 +444,11 @@ def _vae_step(run: Run):
 
 
 def _unet_step(run: Run):
-    params = list(run.unet.parameters()) + list(run.text_encoder.parameters())
+    params = [p for m in run.trainables().values() for p in m.parameters()]
 
     def step(i: int) -> dict:
-        run.unet.train()
-        run.text_encoder.train()
+        for module in run.trainables().values():
+            module.train()
         loss, info = unet_loss(run.unet, run.text_encoder, run.tokenizer, run.scheduler, run.latents,
                                run.pool["attrs"], i, run.cfg)
         run.opt.zero_grad(set_to_none=True)
@@ -562,80 +501,3 @@ def pretrain(run_dir: str | Path, cfg: PretrainConfig, hooks: Hooks | None = Non
     return run
 
 
-# -------------------------------------------------------------------------------------------- export
-
-
-def export_pipeline(pipe, out_dir: str | Path, fp16: bool = True, extra_files: dict | None = None) -> Path:
-    """Save `pipe` as a diffusers folder (safetensors, fp16 by default) at out_dir, atomically.
-
-    extra_files: name -> bytes or a PIL image, written into the folder too (model card, sample grid)."""
-    from generator.engine.loading import quiet_progress
-
-    out_dir = Path(out_dir).absolute()
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent)
-    try:
-        if fp16:
-            _quiet_to(pipe, torch.float16)
-        with quiet_progress():
-            pipe.save_pretrained(tmp, safe_serialization=True)
-        for name, content in (extra_files or {}).items():
-            if hasattr(content, "save"):
-                content.save(os.path.join(tmp, name))
-            else:
-                Path(tmp, name).write_bytes(content if isinstance(content, bytes) else content.encode())
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    finally:
-        if fp16:
-            _quiet_to(pipe, torch.float32)
-    return publish_dir(tmp, out_dir)
-
-
-def _quiet_to(pipe, dtype) -> None:
-    """pipe.to(dtype) without diffusers' warning about "modules that should be kept in float32: []"."""
-    from diffusers.utils import logging as diffusers_logging
-
-    level = diffusers_logging.get_verbosity()
-    diffusers_logging.set_verbosity_error()
-    try:
-        pipe.to(dtype)
-    finally:
-        diffusers_logging.set_verbosity(level)
-
-
-@torch.no_grad()
-def reconstruction_report(vae, n: int = 32, seed: int = 31337, size: int = 64) -> tuple[dict, list]:
-    """VAE round trips of `n` fresh renders per style: mean absolute error (0-255 scale) per style, and how
-    often the shipped classifier still reads every attribute and the style from the reconstruction (the ceiling
-    for any generation through this VAE); and the pictures (originals and reconstructions, alternating)."""
-    from PIL import Image
-
-    from .classifier import classify
-
-    rng = np.random.default_rng(seed)
-    report, pictures = {}, []
-    vae = vae.eval()
-    for style in ("modern", "retro"):
-        attrs = [sample_attributes(rng) for _ in range(n)]
-        images = np.stack([np.asarray(render(a, style, size=size, seed=int(rng.integers(2**31)))).transpose(2, 0, 1)
-                           for a in attrs])
-        x = to_float(images).to(vae.dtype)
-        recon = vae.decode(vae.encode(x).latent_dist.mean).sample.float().clamp(-1, 1)
-        out = ((recon + 1) * 127.5).round().to(torch.uint8).numpy()
-        report[style] = float(np.abs(out.astype(np.float32) - images.astype(np.float32)).mean())
-        preds = classify([Image.fromarray(o.transpose(1, 2, 0)) for o in out])
-        truth = [a.names() | {"style": style} for a in attrs]
-        report[f"{style}_read_back"] = {k: float(np.mean([p[k] == t[k] for p, t in zip(preds, truth)])) for k in truth[0]}
-        for a, b in list(zip(images, out))[:8]:
-            pictures += [a.transpose(1, 2, 0), b.transpose(1, 2, 0)]
-    return report, pictures
-
-
-def folder_size(path: str | Path) -> int:
-    return sum(p.stat().st_size for p in Path(path).rglob("*") if p.is_file())
-
-
-def n_params(module) -> int:
-    return sum(p.numel() for p in module.parameters())

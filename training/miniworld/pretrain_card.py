@@ -11,10 +11,13 @@ from PIL import Image
 
 from .classifier import machine
 from .captions import caption
-from .pretrain import Run, export_pipeline, folder_size, n_params, reconstruction_report
+from .pretrain import Run
+from .pretrain_export import export_pipeline, folder_size, n_params, reconstruction_report
 from .pretrain_eval import evaluate_pipeline, generate, grid, held_out_prompts
 
 SAMPLE_SEED = 7
+# (caption style, prompt set) pairs judged at export: the template in both forms, English paraphrases, Indonesian.
+EVAL_SETS = (("modern", "caption"), ("retro", "caption"), ("modern", "paraphrase"), ("modern", "indonesian"))
 
 
 def loss_plot(history: dict) -> Image.Image:
@@ -63,11 +66,16 @@ def card_text(run: Run, info: dict) -> str:
         "Its VAE also learned *retro* renders (pastel palette, dithering, grain, scanlines) so that a fine-tune "
         "can reach that style; the UNet and text encoder never saw a retro picture.",
         "",
-        f"* components: VAE {n_params(run.vae) / 1e6:.2f} M params (4x downscale, 64 px -> 16x16x4 latents, "
-        f"scaling factor {info.get('scaling_factor', 0):.3f}), UNet {n_params(run.unet) / 1e6:.2f} M, "
-        f"CLIP text encoder {n_params(run.text_encoder) / 1e6:.2f} M (hidden {te.hidden_size}, "
-        f"{te.num_hidden_layers} layers; {n_params(run.text_encoder.get_input_embeddings()) / 1e6:.1f} M of it is "
-        "the token embedding)",
+        f"* components: VAE {n_params(run.vae) / 1e6:.2f} M params (4x downscale, 64 px -> 16x16x"
+        f"{run.vae.config.latent_channels} latents, scaling factor {info.get('scaling_factor', 0):.3f}), "
+        f"UNet {n_params(run.unet) / 1e6:.2f} M, CLIP text encoder {n_params(run.text_encoder) / 1e6:.2f} M "
+        f"(hidden {te.hidden_size}, {te.num_hidden_layers} layers; "
+        f"{n_params(run.text_encoder.get_input_embeddings()) / 1e6:.1f} M of it is the token embedding)",
+        *([f"* text encoder: mini-CLIP's text tower (`{run.cfg.text_encoder_from}`), frozen as SD's CLIP is; it "
+           "learned both styles and Indonesian captions contrastively, so the UNet is conditioned on words that "
+           "already mean something"] if run.cfg.text_encoder_from else []),
+        *([f"* captions: {run.cfg.indonesian:.0%} Bahasa Indonesia, {run.cfg.paraphrase:.0%} of English ones "
+           "paraphrased (training/miniworld/phrasing.py)"] if run.cfg.indonesian or run.cfg.paraphrase else []),
         *([f"* initialised from `{run.cfg.init_from}` (its VAE kept; UNet and text encoder trained on)"]
           if run.cfg.init_from else []),
         f"* weights: {info['dtype']} safetensors, {info['size_mb']:.1f} MB in all; UNet and text encoder: "
@@ -105,8 +113,9 @@ def card_text(run: Run, info: dict) -> str:
     if ev:
         for report in ev:
             lines += [
-                f"{report['n']} prompts = `caption()` of attribute combinations held out of training, "
-                f"captions in the **{report['prompt_style']}** form (e.g. `{report['example_prompt']}`); "
+                f"{report['n']} prompts of attribute combinations held out of training, "
+                f"**{report.get('prompt_set', 'caption')}** prompts in the **{report['prompt_style']}** form "
+                f"(e.g. `{report['example_prompt']}`); "
                 f"{report['steps']} steps {report['scheduler']}, CFG {report['guidance']}, {report['size']} px, "
                 f"{report['seconds']:.0f} s. Share classified modern: **{report['modern_share']:.0%}**; all 8 "
                 f"attributes right: {report['all_correct']:.0%}. Accuracy per attribute:",
@@ -127,7 +136,7 @@ def card_text(run: Run, info: dict) -> str:
 
 
 def export_run(run: Run, out_dir: str | Path, fp16: bool = True, eval_n: int = 0,
-               eval_styles: tuple = ("modern", "retro"), compare_fp32: bool = False,
+               eval_sets: tuple = EVAL_SETS, compare_fp32: bool = False,
                ema: bool = True) -> tuple[Path, dict]:
     """Write the run's EMA pipeline with README.md, loss.png and samples.png to out_dir (atomically)."""
     import torch
@@ -147,7 +156,7 @@ def export_run(run: Run, out_dir: str | Path, fp16: bool = True, eval_n: int = 0
         "scaling_factor": pipe.vae.config.scaling_factor,
     }
     samples, info["sample_prompts"] = sample_grid(pipe)
-    info["eval"] = [evaluate_pipeline(pipe, n=eval_n, style=s)[0] for s in eval_styles] if eval_n else []
+    info["eval"] = [evaluate_pipeline(pipe, n=eval_n, style=s, prompt_set=p)[0] for s, p in eval_sets] if eval_n else []
     if fp16 and compare_fp32 and eval_n:
         half = info["eval"][0]
         diff = max(abs(full["accuracy"][k] - half["accuracy"][k]) for k in full["accuracy"])

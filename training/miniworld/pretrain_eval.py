@@ -7,6 +7,7 @@ asked for, and ``modern_share`` the share classified as the modern style.
 """
 from __future__ import annotations
 
+import random
 import time
 
 import numpy as np
@@ -15,6 +16,7 @@ from PIL import Image
 
 from .attributes import ATTRIBUTES, Attributes
 from .captions import caption
+from .phrasing import describe
 from .classifier import classify
 from .pretrain import sample_held_out_attrs
 
@@ -49,15 +51,27 @@ def score(images: list[Image.Image], attrs: list[Attributes]) -> dict:
             "modern_share": float(np.mean([p["style"] == "modern" for p in preds]))}
 
 
+PROMPT_SETS = ("caption", "paraphrase", "indonesian")
+
+
+def prompts_for(attrs: list[Attributes], style: str, prompt_set: str = "caption", seed: int = EVAL_SEED) -> list[str]:
+    """The prompts of a held-out set: the caption template, English paraphrases or Indonesian (phrasing.py)."""
+    if prompt_set == "caption":
+        return [caption(a, style) for a in attrs]
+    rnd = random.Random(seed)
+    lang = "id" if prompt_set == "indonesian" else "en"
+    return [describe(a, style, rnd, lang) for a in attrs]
+
+
 def evaluate_pipeline(pipe, n: int = 100, style: str = "modern", steps: int = 20, guidance: float = 5.0,
-                      seed: int = EVAL_SEED, size: int = 64) -> tuple[dict, list[Image.Image]]:
+                      seed: int = EVAL_SEED, size: int = 64, prompt_set: str = "caption") -> tuple[dict, list[Image.Image]]:
     """Generate one picture per held-out prompt (captions in `style`) and score it; returns (report, images)."""
     attrs = held_out_prompts(n, seed)
-    prompts = [caption(a, style) for a in attrs]
+    prompts = prompts_for(attrs, style, prompt_set, seed)
     started = time.perf_counter()
     images = generate(pipe, prompts, seed=seed, steps=steps, guidance=guidance, size=size)
     report = score(images, attrs)
-    report.update(n=n, prompt_style=style, steps=steps, guidance=guidance, size=size,
+    report.update(n=n, prompt_style=style, prompt_set=prompt_set, steps=steps, guidance=guidance, size=size,
                   scheduler=type(pipe.scheduler).__name__, seconds=round(time.perf_counter() - started, 1),
                   example_prompt=prompts[0])
     return report, images

@@ -8,7 +8,8 @@ from tqdm import tqdm
 
 from generator.engine.files import write_atomic
 from training.miniworld.classifier import machine
-from training.miniworld.miniclip import SHIPPED_MINICLIP, MiniClipConfig, retrieval_accuracy, save_miniclip, train_miniclip
+from training.miniworld.miniclip import (SHIPPED_MINICLIP, MiniClipConfig, attribute_discrimination, retrieval_accuracy,
+                                        save_miniclip, train_miniclip)
 
 
 class Command(BaseCommand):
@@ -21,21 +22,29 @@ class Command(BaseCommand):
         parser.add_argument("--batch", type=int, default=d.batch)
         parser.add_argument("--pool", type=int, default=d.pool)
         parser.add_argument("--seed", type=int, default=d.seed)
+        parser.add_argument("--hard-negatives", type=int, default=d.hard_negatives,
+                            help="captions per picture that differ from its own in one attribute (0: plain CLIP loss)")
+        parser.add_argument("--indonesian", type=float, default=d.indonesian, help="share of Indonesian captions")
         parser.add_argument("--threads", type=int, default=1)
 
     def handle(self, *args, **o):
         from generator.engine.clipscore import load_clip
 
         torch.set_num_threads(o["threads"])
-        cfg = MiniClipConfig(steps=o["steps"], batch=o["batch"], pool=o["pool"], seed=o["seed"])
+        cfg = MiniClipConfig(steps=o["steps"], batch=o["batch"], pool=o["pool"], seed=o["seed"],
+                             hard_negatives=o["hard_negatives"], indonesian=o["indonesian"])
         with tqdm(total=cfg.steps, desc="mini-CLIP", unit="step", disable=None) as bar:
             def progress(step, total, loss):
                 bar.update(1)
                 bar.set_postfix(loss=f"{loss:.3f}")
             model, history = train_miniclip(cfg, progress)
         out = save_miniclip(model, o["out"])
-        accuracy = retrieval_accuracy(load_clip(f"local-dir:{out}", device="cpu"))
+        clip = load_clip(f"local-dir:{out}", device="cpu")
+        accuracy, discrimination = retrieval_accuracy(clip), attribute_discrimination(clip)
         card = {"config": vars(cfg), "seconds": history["seconds"], "final_loss": sum(history["loss"][-50:]) / 50,
-                "retrieval_top1_of_256": accuracy, "machine": machine()}
+                "retrieval_top1_of_256": accuracy, "attribute_discrimination": discrimination, "machine": machine()}
         write_atomic(out / "card.json", json.dumps(card, indent=2))
         self.stdout.write(f"mini-CLIP in {out}: {history['seconds']} s, top-1 retrieval among 256 {accuracy}")
+        for mode, scores in discrimination.items():
+            self.stdout.write(f"  one-attribute discrimination ({mode}): "
+                              + ", ".join(f"{k} {v:.2f}" for k, v in scores.items()))

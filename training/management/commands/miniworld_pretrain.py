@@ -15,7 +15,8 @@ import torch
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from training.miniworld.pretrain import Hooks, InitFromError, PretrainConfig, Run, pretrain, saved_config
+from training.miniworld.pretrain import Hooks, PretrainConfig, Run, pretrain, saved_config
+from training.miniworld.pretrain_models import InitFromError
 from training.miniworld.pretrain_card import export_run
 
 
@@ -45,12 +46,23 @@ class Command(BaseCommand):
         parser.add_argument("--init-from", metavar="FOLDER", default="",
                             help="Continue from an exported pipeline (e.g. training/miniworld/weights/base) instead "
                                  "of random weights: its VAE is kept, UNet and text encoder train --unet-steps more.")
+        parser.add_argument("--latent-channels", type=int, default=d.latent_channels,
+                            help="VAE latent channels (SD: 4; more keep finer detail through the same latent grid).")
+        parser.add_argument("--text-encoder-from", metavar="FOLDER", default="",
+                            help="An open_clip folder (e.g. training/miniworld/weights/miniclip) whose text tower is "
+                                 "the frozen text encoder, as SD's CLIP is; default: train one with the UNet.")
+        parser.add_argument("--indonesian", type=float, default=d.indonesian,
+                            help="Share of UNet captions in Bahasa Indonesia (training/miniworld/phrasing.py).")
+        parser.add_argument("--paraphrase", type=float, default=d.paraphrase,
+                            help="Share of English UNet captions paraphrased (synonyms, word order).")
         parser.add_argument("--tiny", action="store_true", help="Tiny sizes for a smoke test (minutes → seconds).")
 
     def config(self, options) -> PretrainConfig:
         cfg = PretrainConfig(seed=options["seed"], vae_steps=options["vae_steps"], unet_steps=options["unet_steps"],
                              pool_modern=options["pool_modern"], pool_retro=options["pool_retro"],
-                             init_from=options["init_from"])
+                             init_from=options["init_from"], latent_channels=options["latent_channels"],
+                             text_encoder_from=options["text_encoder_from"], indonesian=options["indonesian"],
+                             paraphrase=options["paraphrase"])
         if options["tiny"]:
             cfg = dataclasses.replace(cfg, vae_channels=(8, 16, 16), unet_channels=(32, 32, 32), text_hidden=32,
                                       text_layers=1, unet_heads=4, vae_batch=4, unet_batch=4, encode_batch=16)
@@ -83,7 +95,7 @@ class Command(BaseCommand):
                                   compare_fp32=options["compare_fp32"], ema=options["weights"] == "ema")
         for report in info["eval"]:
             acc = " ".join(f"{k}={v:.0%}" for k, v in report["accuracy"].items())
-            self.stdout.write(f"  {report['prompt_style']} prompts: modern {report['modern_share']:.0%}; {acc}")
+            self.stdout.write(f"  {report['prompt_style']} {report['prompt_set']} prompts: modern {report['modern_share']:.0%}; {acc}")
         self.stdout.write(f"  VAE round-trip error (0-255): modern {info['recon']['modern']:.1f}, "
                           f"retro {info['recon']['retro']:.1f}")
         self.stdout.write(f"wrote {folder} ({info['size_mb']:.1f} MB) in {time.monotonic() - started:.0f} s")

@@ -1,0 +1,43 @@
+"""The base model's frozen text encoder: mini-CLIP's open_clip text tower converted into a transformers
+CLIPTextModel must compute the same token features, from the same token ids, as open_clip itself."""
+import open_clip
+import pytest
+import torch
+from open_clip.model import CLIP
+
+from training.miniworld import shipped
+from training.miniworld.text_encoder import (load_open_clip_dir, open_clip_token_features, text_encoder_from_open_clip,
+                                             tokenizer)
+
+# No "!": transformers treats the pad token "!" as a special token and gives it id 0 inside a prompt too, where
+# open_clip's BPE gives "!</w>" (256) — SD 2.x's tokenizer (pad "!") behaves the same way.
+PROMPTS = ["retro anime style, an old man with glasses in a market",
+           "seorang gadis berambut panjang merah muda, memegang payung, di pantai", "", "a girl (smiling), 1980s?"]
+
+
+def _features_match(clip):
+    ids_hf = tokenizer()(PROMPTS, padding="max_length", max_length=77, truncation=True, return_tensors="pt").input_ids
+    ids_oc = open_clip.get_tokenizer("ViT-B-32")(PROMPTS)
+    assert torch.equal(ids_hf, ids_oc)  # the transformers tokenizer pads with "!" (id 0) as open_clip does
+    with torch.no_grad():
+        ours = text_encoder_from_open_clip(clip)(ids_hf).last_hidden_state
+    theirs = open_clip_token_features(clip, ids_oc)
+    assert ours.shape == theirs.shape == (len(PROMPTS), 77, clip.token_embedding.embedding_dim)
+    torch.testing.assert_close(ours, theirs, rtol=1e-5, atol=1e-5)
+
+
+def test_shipped_miniclip_text_tower_converts_exactly():
+    _features_match(load_open_clip_dir(shipped.MINICLIP))
+
+
+@pytest.mark.parametrize("quick_gelu", [False, True])
+def test_random_open_clip_text_tower_converts_exactly(quick_gelu):
+    torch.manual_seed(0)
+    clip = CLIP(embed_dim=16, quick_gelu=quick_gelu,
+                vision_cfg={"image_size": 32, "layers": 1, "width": 32, "head_width": 8, "patch_size": 16},
+                text_cfg={"context_length": 77, "vocab_size": 49408, "width": 32, "heads": 4, "layers": 2}).eval()
+    with torch.no_grad():  # non-trivial LayerNorm and bias values, so a swapped key cannot pass unnoticed
+        for name, p in clip.named_parameters():
+            if "ln" in name or "bias" in name:
+                p.add_(torch.randn_like(p) * 0.1)
+    _features_match(clip)
