@@ -1,10 +1,11 @@
 """The generation form. Limits are checked by GenerationParams.validate (the same check as API and CLI)."""
 from django import forms
 
-from generator.engine.params import SCHEDULER_NAMES, GenerationParams, ParamError
+from generator.engine.params import SCHEDULER_NAMES, GenerationParams
 from generator.models import AIModel
 from generator.services import default_model, site_limits
 
+_DEFAULTS = GenerationParams(prompt="x")
 PARAM_FIELDS = ("prompt", "negative_prompt", "seed", "steps", "guidance_scale", "width", "height", "num_images",
                 "scheduler")
 
@@ -38,7 +39,7 @@ class GenerateForm(forms.Form):
             (m.name, f"{m.name} — {m.description[:60]}" if m.description else m.name) for m in models
         ]
         # Each model starts at the size it was trained at, within the site's limits; the page's JS follows the pick.
-        self.model_sizes = {m.name: min(max(m.native_size, limits.min_side), limits.max_width) for m in models}
+        self.model_sizes = {m.name: limits.side_within(m.native_size) for m in models}
         default = default_model()
         if default is not None and not self.initial.get("model"):
             self.initial["model"] = default.name
@@ -60,13 +61,18 @@ class GenerateForm(forms.Form):
         self.fields["num_images"].help_text = f"1–{limits.max_images}."
 
     def clean(self):
+        """Every bad field at once: fields that already failed (missing, not a number) keep their own error,
+        the others are checked by GenerationParams with defaults standing in for the failed ones."""
         data = super().clean()
-        if any(name not in data for name in PARAM_FIELDS):
-            return data  # a field already has its own error (missing, not a number)
-        try:
-            self.params = GenerationParams(**{name: data[name] for name in PARAM_FIELDS}).validate(site_limits())
-        except ParamError as exc:
-            self.add_error(exc.field if exc.field in self.fields else None, exc.message)
+        present = {name: data[name] for name in PARAM_FIELDS if name in data}
+        params = GenerationParams(**{**_DEFAULTS.as_dict(), **present})
+        errors = params.errors(site_limits())
+        for field, messages in errors.items():
+            for message in messages:
+                if field in present:
+                    self.add_error(field, message)
+        if not errors and len(present) == len(PARAM_FIELDS):
+            self.params = params
         return data
 
     def basic_fields(self):

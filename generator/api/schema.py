@@ -56,11 +56,13 @@ class ValidationErrorExtension(OpenApiSerializerExtension):
     def map_serializer(self, auto_schema, direction):
         return {
             "type": "object",
-            "description": "Field name -> list of messages (`non_field_errors` for errors about several fields); "
-                           "only `detail` when the request as a whole is unreadable (e.g. malformed JSON).",
+            "description": "Field name -> list of messages, every bad field at once (`non_field_errors` for errors "
+                           "about several fields); only `detail` when the request as a whole is unreadable "
+                           "(e.g. malformed JSON).",
             "properties": {"detail": {"type": "string"}},
             "additionalProperties": {"type": "array", "items": {"type": "string"}},
-            "example": {"steps": ["500 is out of range; use 1 to 100"]},
+            "example": {"width": ["100 is not a multiple of 8; use e.g. 96"],
+                        "steps": ["500 is out of range; use 1 to 100"]},
         }
 
 

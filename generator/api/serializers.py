@@ -11,10 +11,11 @@ import math
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+from rest_framework.fields import SkipField
 
 from generator.engine.params import SCHEDULER_NAMES, GenerationParams
 from generator.models import AIModel, GeneratedImage, GenerationJob
-from generator.services import default_model, queue_position
+from generator.services import default_model, queue_position, site_limits
 
 _DEFAULTS = GenerationParams(prompt="x")
 PROMPT_MAX_LENGTH = 4000  # far above any model's token window; stops megabyte prompts reaching the DB
@@ -134,20 +135,62 @@ class GenerationCreateSerializer(RejectUnknownFieldsMixin, serializers.Serialize
                                      help_text="Denoising steps (1 to the site's maximum, 100 by default).")
     guidance_scale = FiniteFloatField(required=False, default=_DEFAULTS.guidance_scale,
                                       help_text="Classifier-free guidance (CFG) scale, 0 to 30.")
-    width = StrictIntegerField(required=False, default=_DEFAULTS.width,
-                                     help_text="Multiple of 8, 64 to the site's maximum (1024 by default).")
-    height = StrictIntegerField(required=False, default=_DEFAULTS.height,
-                                      help_text="Multiple of 8, 64 to the site's maximum (1024 by default).")
+    width = StrictIntegerField(required=False, help_text=(
+        "Multiple of 8, 64 to the site's maximum (1024 by default). Default: the chosen model's native size "
+        "(`native_size` in GET /api/models/: 64 for the mini-world models, 512 for SD 1.x, 768 for SD 2.x)."))
+    height = StrictIntegerField(required=False, help_text=(
+        "Multiple of 8, 64 to the site's maximum (1024 by default). Default: the chosen model's native size."))
     num_images = StrictIntegerField(required=False, default=_DEFAULTS.num_images,
                                           help_text="Images in this job (1 to the site's maximum, 4 by default).")
     scheduler = serializers.ChoiceField(choices=SCHEDULER_NAMES, required=False, default=_DEFAULTS.scheduler)
     model = StrictCharField(max_length=100, required=False, allow_blank=True, allow_null=True, default=None,
                                   help_text="Model name from GET /api/models/; the default model when left out.")
 
+    def to_internal_value(self, data):
+        """Every bad field at once: type errors, unknown keys and GenerationParams' range checks together.
+
+        A missing width/height is the chosen (or default) model's native size, as on the website."""
+        try:
+            values, errors = super().to_internal_value(data), {}
+        except serializers.ValidationError as exc:
+            if not isinstance(exc.detail, dict) or not isinstance(data, dict):
+                raise
+            errors, values = self._field_by_field(data, exc.detail)
+        side = native_side(values.get("model") or None)
+        values.setdefault("width", side)
+        values.setdefault("height", side)
+        given = {name: value for name, value in values.items() if name != "model"}
+        for name, messages in GenerationParams(**{**_DEFAULTS.as_dict(), **given}).errors(site_limits()).items():
+            if name in given and name not in errors:
+                errors[name] = messages
+        if errors:
+            raise serializers.ValidationError(errors)
+        return values
+
+    def _field_by_field(self, data: dict, failed: dict) -> tuple[dict, dict]:
+        """(errors, values) validating each field alone, when the first pass stopped early (e.g. an unknown key)."""
+        errors, values = dict(failed), {}
+        for name, field in self.fields.items():
+            if name in errors:
+                continue
+            try:
+                values[name] = field.run_validation(field.get_value(data))
+            except serializers.ValidationError as exc:
+                errors[name] = exc.detail
+            except SkipField:
+                continue
+        return errors, values
+
     def to_params(self) -> tuple[GenerationParams, str | None]:
         data = dict(self.validated_data)
         model = data.pop("model", None) or None
         return GenerationParams(**data), model
+
+
+def native_side(model_name: str | None) -> int:
+    """The side a request without width/height gets: the named (else default) model's native size, in limits."""
+    model = AIModel.objects.filter(name=model_name, is_active=True).first() if model_name else default_model()
+    return site_limits().side_within(model.native_size if model is not None else _DEFAULTS.width)
 
 
 class ProgressSerializer(serializers.Serializer):
@@ -297,8 +340,10 @@ class AIModelSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = AIModel
-        fields = ["name", "kind", "architecture", "parent", "description", "is_default", "created_at"]
+        fields = ["name", "kind", "architecture", "native_size", "parent", "description", "is_default", "created_at"]
         read_only_fields = fields
+        extra_kwargs = {"native_size": {"help_text": "Side in pixels the model was trained at; a generation request "
+                                                     "without width/height draws at this size."}}
 
     def get_is_default(self, model) -> bool:
         if "default_model_pk" not in self.context:

@@ -175,6 +175,34 @@ def test_site_limit_messages_are_the_services_own(alice_api, registered_model):
     assert response.json() == {"width": ["100 is not a multiple of 8; use e.g. 96"]}
 
 
+def test_every_bad_field_is_reported_at_once_with_fixes_inside_the_limits(alice_api, registered_model):
+    response = alice_api.post("/api/generations/", {"prompt": "a", "width": 99999, "height": 100, "steps": 500,
+                                                    "guidance_scale": 99, "num_images": "two", "colour": 1},
+                              format="json")
+    assert response.status_code == 400
+    errors = response.json()
+    assert set(errors) == {"width", "height", "steps", "guidance_scale", "num_images", "colour"}
+    assert errors["width"] == ["99999 is out of range; use a multiple of 8 from 64 to 1024, e.g. 1024"]
+    assert errors["height"] == ["100 is not a multiple of 8; use e.g. 96"]
+    assert errors["steps"] == ["500 is out of range; use 1 to 100"]
+    assert not GenerationJob.objects.exists()
+
+
+@pytest.mark.parametrize("named", [False, True])
+def test_size_defaults_to_the_models_native_size(alice_api, registered_model, named):
+    """The 64 px mini model asked for 512 px took 171 s for a mosaic: without width/height it draws at 64."""
+    if not named:
+        AIModel.objects.filter(pk=registered_model.pk).update(is_default=False)
+    AIModel.objects.create(name="mini", source="/nonexistent/mini", architecture="sd1", native_size=64,
+                           is_default=not named)
+    body = {"prompt": "retro anime style, a girl", **({"model": "mini"} if named else {})}
+    response = alice_api.post("/api/generations/", body, format="json")
+    assert response.status_code == 202, response.content
+    assert (response.json()["parameters"]["width"], response.json()["parameters"]["height"]) == (64, 64)
+    listed = {m["name"]: m["native_size"] for m in alice_api.get("/api/models/").json()["results"]}
+    assert listed["mini"] == 64 and listed["tiny-sd1"] == 512
+
+
 def test_malformed_json_and_non_object_bodies_are_400(alice_api, registered_model):
     response = alice_api.generic("POST", "/api/generations/", "{not json", content_type="application/json")
     assert response.status_code == 400 and "detail" in response.json()

@@ -55,6 +55,15 @@ def test_invalid_values_are_refused_naming_the_field(alice_client, tiny_model, c
     assert not GenerationJob.objects.exists()
 
 
+def test_every_bad_field_is_reported_at_once(alice_client, tiny_model):
+    response = post(alice_client, width="99999", height="65", steps="500", guidance_scale="99", num_images="x")
+    errors = response.context["form"].errors
+    assert set(errors) == {"width", "height", "steps", "guidance_scale", "num_images"}, errors
+    assert errors["width"] == ["99999 is out of range; use a multiple of 8 from 64 to 1024, e.g. 1024"]
+    assert errors["height"] == ["65 is not a multiple of 8; use e.g. 64"]
+    assert not GenerationJob.objects.exists()
+
+
 def test_limits_come_from_settings(alice_client, tiny_model, settings):
     settings.RETROPORTAL_LIMITS = {**settings.RETROPORTAL_LIMITS, "max_steps": 3}
     response = post(alice_client, steps="4")
