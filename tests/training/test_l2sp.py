@@ -58,3 +58,16 @@ def test_logged_penalty_lora_is_on_the_delta(make_cfg):
     assert expected > 0
     assert _logged(out, 2) == pytest.approx(expected, rel=1e-4)
     assert torch.isfinite(torch.tensor(_logged(out, 2)))
+
+
+def test_penalties_are_measured_on_logging_steps_and_every_step_keeps_its_diffusion_loss(make_cfg):
+    progress = []
+    out = train(make_cfg(method="lora", l2sp_weight=1.0, learning_rate=1e-2, max_steps=5, log_every=2),
+                on_progress=lambda step, total, logs: progress.append(step)).out
+    rows = list(csv.DictReader(open(out / "metrics.csv")))
+    assert [int(r["step"]) for r in rows] == [1, 2, 3, 4, 5] and progress == [1, 2, 3, 4, 5]
+    assert all(float(r["diffusion_loss"]) > 0 for r in rows)
+    measured = [int(r["step"]) for r in rows if r["l2sp"]]
+    assert measured == [1, 2, 4, 5]  # the first step, every 2nd, the last
+    assert all(bool(r["loss"]) == bool(r["l2sp"]) for r in rows)  # the total includes the penalty
+    assert float(rows[3]["loss"]) == pytest.approx(float(rows[3]["diffusion_loss"]) + float(rows[3]["l2sp"]))

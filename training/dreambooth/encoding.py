@@ -38,16 +38,26 @@ class LatentSource:
 
 
 class TextSource:
-    """CLIP hidden states (B, 77, D) for prompts; cached while the text encoder does not train."""
+    """CLIP hidden states (B, 77, D) for prompts; cached while the text encoder does not train.
+
+    Token ids are cached too (on the device): a training text encoder re-encodes, never re-tokenizes.
+    """
 
     def __init__(self, tokenizer, text_encoder, device):
         self.tokenizer, self.text_encoder, self.device = tokenizer, text_encoder, device
         self._cache: dict[str, torch.Tensor] = {}
+        self._ids: dict[str, torch.Tensor] = {}  # prompt -> (1, 77) token ids
+
+    def _token_ids(self, prompts: list[str]) -> torch.Tensor:
+        missing = [p for p in dict.fromkeys(prompts) if p not in self._ids]
+        if missing:
+            ids = self.tokenizer(missing, padding="max_length", max_length=self.tokenizer.model_max_length,
+                                 truncation=True, return_tensors="pt").input_ids.to(self.device)
+            self._ids.update(zip(missing, ids.unsqueeze(1)))
+        return torch.cat([self._ids[p] for p in prompts])
 
     def _encode(self, prompts: list[str]) -> torch.Tensor:
-        ids = self.tokenizer(prompts, padding="max_length", max_length=self.tokenizer.model_max_length,
-                             truncation=True, return_tensors="pt").input_ids
-        return self.text_encoder(ids.to(self.device))[0]
+        return self.text_encoder(self._token_ids(prompts))[0]
 
     def embed(self, prompts: list[str], trainable: bool, cache: bool = True) -> torch.Tensor:
         if trainable:

@@ -7,7 +7,6 @@ validation grids, then export weights, loss curve and model card.
 """
 import importlib.util
 import logging
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -19,10 +18,11 @@ from .config import ConfigError, TrainConfig, check_resume_compatible, save_conf
 from .data import (BatchPlan, DatasetError, Example, image_files, images_dir, is_prepared, prepare_raw,
                    scan_dataset)
 from .encoding import LatentSource, TextSource
-from .metrics_log import MetricsLog
+from .losses import NoiseSchedule
+from .metrics_log import MetricsLog, Window
 from .model_card import write_card
-from .regularization import Anchor
-from .step import Run, TrainingError, optimizer_step
+from .regularization import Regularizer, group
+from .step import Run, TrainingError, finite_prefix, non_finite_error, optimizer_step
 
 log = logging.getLogger(__name__)
 MEMORY_HINTS = ("batch_size=1 with gradient_accumulation_steps>1, method=lora, gradient_checkpointing=true, "
@@ -85,7 +85,18 @@ def _optimizer(cfg: TrainConfig, unet_params: list, te_params: list):
         import bitsandbytes
 
         return bitsandbytes.optim.AdamW8bit(groups, weight_decay=cfg.adam_weight_decay)
-    return torch.optim.AdamW(groups, weight_decay=cfg.adam_weight_decay)
+    # fused: one kernel over all tensors (CPU and CUDA); torch's default on the CPU loops over them in Python
+    return torch.optim.AdamW(groups, weight_decay=cfg.adam_weight_decay, fused=True)
+
+
+def _regularizer(cfg: TrainConfig, comps, unet_params: list, te_params: list) -> Regularizer | None:
+    if not (cfg.l2sp_weight or cfg.l2_weight):
+        return None
+    lora_run, l2sp = cfg.method == "lora", bool(cfg.l2sp_weight)
+    groups = {"unet": group(comps.unet, unet_params, l2sp, lora_run)}
+    if te_params:
+        groups["text_encoder"] = group(comps.text_encoder, te_params, l2sp, lora_run)
+    return Regularizer(groups, cfg.l2sp_weight, cfg.l2_weight)
 
 
 def _class_plan(cfg: TrainConfig, acc, comps, class_dir: Path | None) -> BatchPlan | None:
@@ -123,13 +134,15 @@ def setup(cfg: TrainConfig, examples: list[Example], class_dir: Path | None) -> 
     comps.unet.to(acc.device)
     class_plan = _class_plan(cfg, acc, comps, class_dir)
     unet_params, te_params = models.select_trainable(cfg, comps, weight_dtype)
-    named = {f"unet.{n}": p for n, p in comps.unet.named_parameters() if p.requires_grad}
-    named.update({f"text_encoder.{n}": p for n, p in comps.text_encoder.named_parameters() if p.requires_grad})
-    anchor = Anchor(named) if cfg.l2sp_weight and cfg.method == "full" else None
+    if cfg.channels_last:
+        comps.unet.to(memory_format=torch.channels_last)
+    if cfg.compile:
+        comps.unet.compile()  # in place: the module, its parameters and state-dict keys stay as they are
+    regularizer = _regularizer(cfg, comps, unet_params, te_params)
     optimizer = _optimizer(cfg, unet_params, te_params)
     lr_scheduler = get_scheduler(cfg.lr_scheduler, optimizer, num_warmup_steps=cfg.lr_warmup_steps,
                                  num_training_steps=cfg.max_steps)
-    ema = EMAModel(unet_params, decay=cfg.ema_decay) if cfg.use_ema else None
+    ema = EMAModel(unet_params, decay=cfg.ema_decay, foreach=True) if cfg.use_ema else None
     if ema is not None:
         acc.register_for_checkpointing(ema)
     if te_params:
@@ -139,9 +152,9 @@ def setup(cfg: TrainConfig, examples: list[Example], class_dir: Path | None) -> 
         te = comps.text_encoder
     latents = LatentSource(comps.vae, weight_dtype, acc.device, cfg.cache_latents)
     latents.warm(examples)
-    run = Run(cfg, acc, unet, te, comps.noise_scheduler, optimizer, lr_scheduler, unet_params, te_params, latents,
-              TextSource(comps.tokenizer, te, acc.device), BatchPlan(examples, cfg.batch_size, cfg.seed),
-              class_plan, anchor, ema, named)
+    run = Run(cfg, acc, unet, te, NoiseSchedule(comps.noise_scheduler, acc.device), optimizer, lr_scheduler,
+              unet_params, te_params, latents, TextSource(comps.tokenizer, te, acc.device),
+              BatchPlan(examples, cfg.batch_size, cfg.seed), class_plan, regularizer, ema)
     return run, comps
 
 
@@ -171,6 +184,27 @@ def _save(run: Run, step: int) -> Path:
                                          cfg.checkpoints_total_limit)
 
 
+def _is_logging_step(cfg: TrainConfig, step: int, start: int) -> bool:
+    """The first step of a (resumed) run, every log_every-th, every checkpoint and the last."""
+    return (step == start + 1 or step % cfg.log_every == 0 or step == cfg.max_steps
+            or bool(cfg.checkpoint_steps and step % cfg.checkpoint_steps == 0))
+
+
+def _flush(run: Run, window: Window, metrics: MetricsLog | None) -> dict:
+    """Read the window's numbers (one device sync), check them, write their rows; returns the last row."""
+    acc = run.accelerator
+    rows = window.drain((lambda t: acc.reduce(t, reduction="mean")) if acc.num_processes > 1 else None)
+    good = finite_prefix(rows)
+    if metrics is not None and good:
+        metrics.append(rows[:good])
+    if good < len(rows):
+        raise non_finite_error(rows[good])
+    logs = {k: v for k, v in rows[-1].items() if k != "step" and v is not None}
+    if metrics is not None:
+        acc.log(logs, step=rows[-1]["step"])
+    return logs
+
+
 def train(cfg: TrainConfig, on_progress: Callable[[int, int, dict], None] | None = None,
           should_cancel: Callable[[], bool] | None = None) -> TrainResult:
     """Run (or resume) DreamBooth training as configured; returns where it stopped and what it wrote."""
@@ -182,19 +216,21 @@ def train(cfg: TrainConfig, on_progress: Callable[[int, int, dict], None] | None
         acc.init_trackers("dreambooth")
     step = start = _restore(run)
     metrics, logs = (MetricsLog(out, resume_step=start) if acc.is_main_process else None), {}
+    window = Window()
     try:
         while step < cfg.max_steps:
             step += 1
-            logs = optimizer_step(run, step)
-            if metrics is not None:
-                metrics.append(step, logs)
-                acc.log(logs, step=step)
+            logging = _is_logging_step(cfg, step, start)
+            window.add(step, optimizer_step(run, step, measure=logging))
+            if logging:
+                logs = _flush(run, window, metrics)
             if on_progress:
-                on_progress(step, cfg.max_steps, logs)
+                on_progress(step, cfg.max_steps, logs)  # the losses of the last logging step
             if cfg.validation_steps and step % cfg.validation_steps == 0 and step < cfg.max_steps \
                     and acc.is_main_process:
                 _grid(run, comps, step)
             if should_cancel and should_cancel():
+                logs = logs if logging else _flush(run, window, metrics)
                 _save(run, step)
                 return TrainResult(out, step, True, logs, [])
             if cfg.checkpoint_steps and step % cfg.checkpoint_steps == 0 and step < cfg.max_steps:
@@ -226,7 +262,7 @@ def finish(run: Run, comps, examples: list[Example], step: int, logs: dict) -> l
     MetricsLog(out, resume_step=step).plot()
     buckets = sorted({e.size for e in examples})
     summary = {"num_images": len(examples), "num_buckets": len(buckets), "buckets": buckets, "steps": step,
-               "prediction_type": run.noise_scheduler.config.prediction_type,
+               "prediction_type": run.schedule.prediction_type,
                "seconds": sum(float(r["seconds"]) for r in MetricsLog(out, resume_step=step).rows())}
     write_card(cfg, summary, {k: float(v) for k, v in logs.items()}, grid, files + ["metrics.csv", "loss.png"])
     return files

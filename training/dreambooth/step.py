@@ -4,11 +4,14 @@ clipping, the update, EMA, and the numbers that go to metrics.csv.
 Every random draw of micro-batch i (latent sample, noise, timesteps) comes from a generator seeded by
 (seed, i), and batch i itself is recomputed from its index (data.BatchPlan): a resumed run replays
 exactly what an uninterrupted run would have done, with no data-loader state to restore.
+
+Nothing here reads a tensor's value: a step's losses stay on the device (metrics_log.Window) until a
+logging step reads the whole window at once, so an accelerator never waits for the host mid-run.
 """
 import contextlib
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 
@@ -16,6 +19,8 @@ from . import losses, regularization
 from .config import TrainConfig
 from .data import BatchPlan
 from .encoding import LatentSource, TextSource
+
+LOSS_COLUMNS = ("loss", "diffusion_loss", "prior_loss")
 
 
 class TrainingError(RuntimeError):
@@ -28,7 +33,7 @@ class Run:
     accelerator: object
     unet: torch.nn.Module  # prepared (possibly DDP-wrapped)
     text_encoder: torch.nn.Module
-    noise_scheduler: object
+    schedule: losses.NoiseSchedule
     optimizer: object
     lr_scheduler: object
     unet_params: list
@@ -37,9 +42,8 @@ class Run:
     texts: TextSource
     plan: BatchPlan
     class_plan: BatchPlan | None
-    anchor: regularization.Anchor | None = None  # θ₀ for full fine-tune L2-SP
+    regularizer: regularization.Regularizer | None = None  # L2-SP / L2, applied to the gradients
     ema: object = None
-    named: dict = field(default_factory=dict)  # "unet.x"/"text_encoder.x" -> trained parameter
 
     def te_active(self, step: int) -> bool:
         stop = self.cfg.stop_text_encoder_after
@@ -47,6 +51,9 @@ class Run:
 
     def active_params(self, step: int) -> list:
         return self.unet_params + (self.te_params if self.te_active(step) else [])
+
+    def active_groups(self, step: int) -> list[str]:
+        return ["unet"] + (["text_encoder"] if self.te_params and self.te_active(step) else [])
 
 
 def _generator(cfg: TrainConfig, index: int, stream: int) -> torch.Generator:
@@ -58,78 +65,77 @@ def _denoise_loss(run: Run, examples, index: int, stream: int, te_active: bool) 
     gen = _generator(run.cfg, index, stream)
     latents = run.latents.sample(examples, gen)  # (B, 4, h, w)
     noise = losses.sample_noise(latents, run.cfg.noise_offset, gen)
-    t = losses.sample_timesteps(run.noise_scheduler, latents.shape[0], gen, latents.device)
-    noisy = run.noise_scheduler.add_noise(latents, noise, t)
+    t = losses.sample_timesteps(run.schedule, latents.shape[0], gen, latents.device)
+    noisy = run.schedule.add_noise(latents, noise, t)
+    if run.cfg.channels_last:
+        noisy = noisy.contiguous(memory_format=torch.channels_last)
     cond = run.texts.embed([e.prompt for e in examples], trainable=te_active, cache=run.cfg.cache_text_embeddings)
     pred = run.unet(noisy, t, cond.to(noisy.dtype)).sample
-    target = losses.target_for(run.noise_scheduler, latents, noise, t)
-    return losses.diffusion_loss(pred, target, t, run.noise_scheduler, run.cfg.snr_gamma)
+    target = losses.target_for(run.schedule, latents, noise, t)
+    return losses.diffusion_loss(pred, target, t, run.schedule, run.cfg.snr_gamma)
 
 
-def penalties(run: Run, step: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """(L2-SP, L2) terms, weights applied, over the parameters training at `step`."""
-    cfg, zero = run.cfg, torch.zeros(())
-    l2sp = zero
-    if cfg.l2sp_weight:
-        if cfg.method == "lora":
-            models = [run.accelerator.unwrap_model(run.unet)]
-            models += [run.accelerator.unwrap_model(run.text_encoder)] if run.te_active(step) else []
-            l2sp = cfg.l2sp_weight * regularization.lora_delta_penalty(models)
-        else:
-            active = {k: p for k, p in run.named.items() if run.te_active(step) or k.startswith("unet.")}
-            l2sp = cfg.l2sp_weight * run.anchor.penalty(active)
-    l2 = cfg.l2_weight * regularization.l2_penalty(run.active_params(step)) if cfg.l2_weight else zero
-    return l2sp, l2
-
-
-def _micro_batch(run: Run, step: int, micro: int) -> dict[str, torch.Tensor]:
+def _micro_batch(run: Run, step: int, micro: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """(instance loss, class loss or None) of micro-batch `micro` of optimizer step `step`."""
     cfg, acc = run.cfg, run.accelerator
     index = ((step - 1) * cfg.gradient_accumulation_steps + micro) * acc.num_processes + acc.process_index
     te_active = run.te_active(step)
-    parts = {"diffusion_loss": _denoise_loss(run, run.plan.batch(index), index, 0, te_active)}
-    if run.class_plan is not None:
-        parts["prior_loss"] = _denoise_loss(run, run.class_plan.batch(index), index, 1, te_active)
-    parts["l2sp"], parts["l2"] = penalties(run, step)
-    parts["loss"] = (parts["diffusion_loss"] + cfg.prior_loss_weight * parts.get("prior_loss", 0.0)
-                     + parts["l2sp"] + parts["l2"])
-    if not torch.isfinite(parts["loss"]):
-        raise TrainingError(
-            f"loss became {parts['loss'].item()} at step {step} (diffusion {parts['diffusion_loss'].item():.4g}); "
-            "training stopped, the last checkpoint is kept. Try a lower learning rate, max_grad_norm, or "
-            "mixed_precision=no")
-    return parts
+    diffusion = _denoise_loss(run, run.plan.batch(index), index, 0, te_active)
+    prior = _denoise_loss(run, run.class_plan.batch(index), index, 1, te_active) if run.class_plan else None
+    return diffusion, prior
 
 
-def optimizer_step(run: Run, step: int) -> dict[str, float]:
-    """Accumulate k micro-batches, clip, update, step the LR schedule and EMA; returns the step's logs."""
+def optimizer_step(run: Run, step: int, measure: bool) -> dict:
+    """Accumulate k micro-batches, add the penalties' gradients, clip, update, step the LR schedule and EMA.
+
+    Returns the step's numbers for metrics_log.Window (losses as device tensors). The penalties are
+    measured only when `measure` (a logging step); otherwise they and the total `loss` are None.
+    """
     cfg, acc = run.cfg, run.accelerator
     start, k = time.perf_counter(), cfg.gradient_accumulation_steps
-    totals: dict[str, float] = {}
     models = [run.unet] + ([run.text_encoder] if run.te_active(step) else [])
+    diffusion = prior = 0.0
     for micro in range(k):
         with contextlib.ExitStack() as stack:
             if micro < k - 1:  # no gradient all-reduce until the last micro-batch (DDP)
                 for model in models:
                     stack.enter_context(acc.no_sync(model))
-            parts = _micro_batch(run, step, micro)
-            acc.backward(parts["loss"] / k)
-        for name, value in parts.items():
-            totals[name] = totals.get(name, 0.0) + float(torch.as_tensor(value).detach()) / k
+            d, p = _micro_batch(run, step, micro)
+            acc.backward((d if p is None else d + cfg.prior_loss_weight * p) / k)
+        diffusion = diffusion + d.detach() / k
+        prior = prior + (p.detach() / k if p is not None else 0.0)
+    acc.unscale_gradients()  # fp16: the penalties' gradients are added to unscaled gradients
+    penalties = run.regularizer.apply(run.active_groups(step), measure) if run.regularizer else {}
     if cfg.max_grad_norm > 0:
-        acc.clip_grad_norm_(run.active_params(step), cfg.max_grad_norm)
-    logs = {**{n: _mean_over_processes(acc, v) for n, v in totals.items()}, "lr": run.lr_scheduler.get_last_lr()[0]}
+        torch.nn.utils.clip_grad_norm_(run.active_params(step), cfg.max_grad_norm, foreach=True)
+    lr = run.lr_scheduler.get_last_lr()[0]
     run.optimizer.step()
     run.lr_scheduler.step()
     run.optimizer.zero_grad(set_to_none=True)
     if run.ema is not None:
         run.ema.step(run.unet_params)
-    logs["seconds"] = time.perf_counter() - start
-    logs.setdefault("prior_loss", 0.0)
-    return logs
+    data = diffusion + cfg.prior_loss_weight * prior
+    if run.regularizer is None:
+        penalties, loss = {"l2sp": 0.0, "l2": 0.0}, data
+    elif measure:
+        loss = data + penalties["l2sp"].to(data.device) + penalties["l2"].to(data.device)
+    else:
+        penalties, loss = {"l2sp": None, "l2": None}, None
+    return {"loss": loss, "diffusion_loss": diffusion, "prior_loss": prior, **penalties, "lr": lr,
+            "seconds": time.perf_counter() - start}
 
 
-def _mean_over_processes(acc, value: float) -> float:
-    if acc.num_processes == 1:
-        return value
-    mean = acc.reduce(torch.tensor([value], device=acc.device), reduction="mean")
-    return float(mean.item()) if math.isfinite(value) else value
+def finite_prefix(rows: list[dict]) -> int:
+    """How many leading rows (drained numbers) have finite losses."""
+    for i, row in enumerate(rows):
+        if any(row.get(k) is not None and not math.isfinite(row[k]) for k in LOSS_COLUMNS):
+            return i
+    return len(rows)
+
+
+def non_finite_error(row: dict) -> TrainingError:
+    value = next(row[k] for k in LOSS_COLUMNS if row.get(k) is not None and not math.isfinite(row[k]))
+    return TrainingError(
+        f"loss became {value} at step {row['step']} (diffusion {row['diffusion_loss']:.4g}); "
+        "training stopped, the last checkpoint is kept. Try a lower learning rate, max_grad_norm, or "
+        "mixed_precision=no")
