@@ -9,6 +9,8 @@ from django.conf import settings
 from django.db import models
 from django.urls import reverse
 
+from jobs import models as jobs
+
 
 class AIModel(models.Model):
     """A Stable Diffusion model users can pick: a hub id, a diffusers folder or a single file."""
@@ -47,16 +49,34 @@ class AIModel(models.Model):
     def __str__(self):
         return self.name
 
+    def pipeline_spec(self) -> tuple[str, str | None, float]:
+        """(base source, LoRA source or None, LoRA scale): what a worker loads to draw with this model.
 
-class GenerationJob(models.Model):
+        A LoRA entry is drawn on its parent's weights; the other kinds are complete pipelines.
+        """
+        if self.kind != self.Kind.LORA:
+            return self.source, None, 1.0
+        if self.parent is None:
+            raise ValueError(f"LoRA model {self.name} has no base model; set its parent in the admin")
+        return self.parent.source, self.source, self.lora_scale
+
+
+class GenerationJob(jobs.QueuedJob):
+    """One request for pictures. States and actions (docs/jobs.md): a worker death or a lost queue entry
+    while running ends it failed, with the reason; a queued job Redis lost is queued again."""
+
     class Status(models.TextChoices):
-        QUEUED = "queued"
-        RUNNING = "running"
-        DONE = "done"
-        FAILED = "failed"
-        CANCELLED = "cancelled"
+        QUEUED = jobs.QUEUED
+        RUNNING = jobs.RUNNING
+        DONE = jobs.DONE
+        FAILED = jobs.FAILED
+        CANCELLED = jobs.CANCELLED
 
     FINAL_STATES = (Status.DONE, Status.FAILED, Status.CANCELLED)
+    STATE_ACTIONS = {
+        Status.QUEUED: ("cancel",), Status.RUNNING: ("cancel",),
+        Status.DONE: (), Status.FAILED: (), Status.CANCELLED: (),
+    }
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="generation_jobs")
@@ -74,15 +94,7 @@ class GenerationJob(models.Model):
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED, db_index=True)
     progress_step = models.PositiveIntegerField(default=0)
     progress_total = models.PositiveIntegerField(default=0)
-    error = models.TextField(blank=True)
     warnings = models.TextField(blank=True, help_text="Engine warnings, e.g. prompt tokens beyond the model's limit.")
-    cancel_requested = models.BooleanField(default=False)
-    rq_job_id = models.CharField(max_length=64, blank=True)
-    worker_name = models.CharField(max_length=200, blank=True)
-
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
@@ -96,6 +108,14 @@ class GenerationJob(models.Model):
     @property
     def is_final(self) -> bool:
         return self.status in self.FINAL_STATES
+
+
+class ImageQuerySet(models.QuerySet):
+    def visible_to(self, user):
+        """What `user` may see: their own pictures and everyone's published ones (nothing when signed out)."""
+        if not user.is_authenticated:
+            return self.none()
+        return self.filter(models.Q(owner=user) | models.Q(is_public=True))
 
 
 class GeneratedImage(models.Model):
@@ -113,6 +133,8 @@ class GeneratedImage(models.Model):
     clip_error = models.TextField(blank=True, help_text="Why no CLIP score was computed, if none was.")
     is_public = models.BooleanField(default=False, db_index=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    objects = ImageQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at", "index"]

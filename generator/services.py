@@ -2,7 +2,6 @@
 
 The job row is written to PostgreSQL *before* it is queued, so an accepted job is never only in Redis.
 """
-import logging
 from datetime import timedelta
 
 import django_rq
@@ -11,18 +10,20 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Sum
 from django.utils import timezone
-from rq.exceptions import NoSuchJobError
-from rq.job import Job, JobStatus
-from rq.worker import Worker
 
 from generator.engine.params import GenerationParams, Limits, ParamError
 from generator.models import AIModel, GenerationJob, PromptHistory
-
-logger = logging.getLogger(__name__)
+from jobs import core as jobs
 
 QUEUE_NAME = "generation"
-# A job is executed by generator.tasks.run_generation_job(job_id) on the "generation" queue.
-TASK_PATH = "generator.tasks.run_generation_job"
+GENERATION = jobs.JobKind(
+    name="gen", model_label="generator.GenerationJob", queue=QUEUE_NAME,
+    task="generator.tasks.run_generation_job",
+    died_reason="The worker running this job stopped unexpectedly (killed or crashed); please submit it again.",
+    lost_reason="The job was lost from the queue while it ran (Redis restarted or was flushed); "
+                "please submit it again.",
+    lost_queued=jobs.REQUEUE,  # the row holds every parameter: an accepted job is queued again, not failed
+)
 
 
 class SubmissionRefused(Exception):
@@ -91,7 +92,7 @@ def submit_generation(user, params: GenerationParams, model_name: str | None = N
     with transaction.atomic():
         job = GenerationJob.objects.create(user=user, model=model, **params.as_dict())
         _remember_prompt(user, job)
-    transaction.on_commit(lambda: enqueue(job))
+        enqueue(job)
     return job
 
 
@@ -166,49 +167,14 @@ def _remember_prompt(user, job: GenerationJob) -> None:
         PromptHistory.objects.create(user=user, prompt=job.prompt, negative_prompt=job.negative_prompt, last_job=job)
 
 
-def enqueue(job: GenerationJob) -> None:
-    """Put the job on the generation queue (or run it inline in demo mode without Redis)."""
-    if settings.RETROPORTAL_RUN_JOBS_INLINE:
-        from generator.tasks import run_generation_job
-
-        run_generation_job(str(job.pk))
-        return
-    # "auto": enqueue now. Our callers already wait for the commit (transaction.on_commit in submit).
-    queue = django_rq.get_queue(QUEUE_NAME, commit_mode="auto")
-    try:
-        rq_job = queue.enqueue(TASK_PATH, str(job.pk), job_id=f"gen-{job.pk}")
-    except redis.exceptions.RedisError as exc:
-        # The row is committed: reconcile() re-queues jobs that never reached Redis.
-        logger.warning("could not queue job %s (%s); reconcile_jobs will queue it again", job.pk, exc)
-        return
-    GenerationJob.objects.filter(pk=job.pk).update(rq_job_id=rq_job.id)
-    job.rq_job_id = rq_job.id  # callers holding this instance (cancel right after submit) see it too
+def enqueue(job: GenerationJob) -> bool:
+    """Put a queued job on the generation queue once the transaction commits (inline in demo mode)."""
+    return jobs.enqueue(GENERATION, job)
 
 
 def cancel(job: GenerationJob) -> bool:
     """Cancel a queued job at once; ask a running one to stop between steps. Returns False if already final."""
-    if job.is_final:
-        return False
-    if job.status == GenerationJob.Status.QUEUED:
-        updated = GenerationJob.objects.filter(pk=job.pk, status=GenerationJob.Status.QUEUED).update(
-            status=GenerationJob.Status.CANCELLED, cancel_requested=True, finished_at=timezone.now()
-        )
-        if updated:
-            _cancel_rq_job(job)
-            job.refresh_from_db()
-            return True
-    GenerationJob.objects.filter(pk=job.pk).update(cancel_requested=True)
-    job.refresh_from_db()
-    return True
-
-
-def _cancel_rq_job(job: GenerationJob) -> None:
-    if not job.rq_job_id:
-        return
-    try:
-        Job.fetch(job.rq_job_id, connection=django_rq.get_connection(QUEUE_NAME)).cancel()
-    except Exception:  # the DB row is the truth: a vanished RQ job or an unreachable Redis is fine here
-        pass
+    return jobs.cancel(GENERATION, job)
 
 
 def queue_position(job: GenerationJob) -> int | None:
@@ -219,89 +185,11 @@ def queue_position(job: GenerationJob) -> int | None:
 
 
 def reconcile(job: GenerationJob) -> GenerationJob:
-    """Bring a job whose RQ side has failed or vanished to a final state (never 'running' forever).
-
-    A queued job that Redis no longer knows (flushed or restarted without persistence) is queued again.
-    A running job whose RQ job failed (worker killed: RQ moves abandoned jobs to the failed registry
-    once the worker's heartbeat expires) or no longer exists in Redis is marked failed with the reason.
-    """
-    if job.is_final or settings.RETROPORTAL_RUN_JOBS_INLINE:
-        return job
-    if not job.rq_job_id:
-        return _requeue_if_never_queued(job)
-    try:
-        rq_job = Job.fetch(job.rq_job_id, connection=django_rq.get_connection(QUEUE_NAME))
-        rq_status = rq_job.get_status(refresh=True)
-    except NoSuchJobError:
-        rq_job, rq_status = None, None
-    reason = None
-    if rq_status is None and job.status == GenerationJob.Status.QUEUED:
-        # Redis lost the queue (restart without persistence, FLUSHALL): the row holds every parameter, so
-        # the accepted job is queued again rather than failed. (A job that is queued in the DB but unknown
-        # to Redis has not started: the worker marks it running before it does anything.)
-        logger.warning("job %s was lost from the queue; queueing it again", job.pk)
-        enqueue(job)
-        job.refresh_from_db()
-        return job
-    if rq_status is None:
-        reason = ("The job was lost from the queue while it ran (Redis restarted or was flushed); "
-                  "please submit it again.")
-    elif rq_status in (JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED) and job.status != "cancelled":
-        reason = _failure_reason(rq_job)
-    elif job.status == GenerationJob.Status.RUNNING and not _worker_alive(job):
-        reason = "The worker running this job stopped unexpectedly (killed or crashed); please submit it again."
-    if reason:
-        GenerationJob.objects.filter(pk=job.pk, status__in=["queued", "running"]).update(
-            status=GenerationJob.Status.FAILED, error=reason, finished_at=timezone.now()
-        )
-        job.refresh_from_db()
-    return job
-
-
-ENQUEUE_GRACE_SECONDS = 30
-
-
-def _requeue_if_never_queued(job: GenerationJob) -> GenerationJob:
-    """A committed job that never reached Redis (it failed between commit and enqueue) is queued again."""
-    age = (timezone.now() - job.created_at).total_seconds()
-    if job.status == GenerationJob.Status.QUEUED and age > ENQUEUE_GRACE_SECONDS:
-        enqueue(job)
-    return job
+    """A job whose worker died or whose queue entry vanished ends failed with the reason (never 'running'
+    forever); a queued job Redis lost is queued again (jobs.core.reconcile, GENERATION's rules)."""
+    return jobs.reconcile(GENERATION, job)
 
 
 def rq_job_exists(job: GenerationJob) -> bool:
     """Whether Redis holds the job's RQ entry (False when it never got there or Redis lost it)."""
-    if not job.rq_job_id or settings.RETROPORTAL_RUN_JOBS_INLINE:
-        return False
-    return bool(django_rq.get_connection(QUEUE_NAME).exists(Job.key_for(job.rq_job_id)))
-
-
-def alive_key(job_id) -> str:
-    """Redis key the worker refreshes (TTL RETROPORTAL_JOB_HEARTBEAT_TTL) while it runs the job (generator.tasks)."""
-    return f"retroportal:job-alive:{job_id}"
-
-
-def heartbeat_alive(key: str, worker_name: str = "") -> bool:
-    """False once the process holding a heartbeat on `key` is gone, or its worker is no longer registered.
-
-    RQ notices a dead SimpleWorker only when the job's TTL (its timeout + 60 s) runs out, so the task
-    keeps its own key alive (generator.tasks.JobHeartbeat: set before the row is marked running, refreshed
-    by a thread) and we also look at the worker's registration in Redis. Training runs use it too.
-    """
-    conn = django_rq.get_connection(QUEUE_NAME)
-    if not conn.exists(key):
-        return False
-    if worker_name and worker_name != "inline":
-        return bool(conn.exists(Worker.redis_worker_namespace_prefix + worker_name))
-    return True
-
-
-def _worker_alive(job: GenerationJob) -> bool:
-    return heartbeat_alive(alive_key(job.pk), job.worker_name)
-
-
-def _failure_reason(rq_job: Job) -> str:
-    info = (rq_job.latest_result().exc_string if rq_job.latest_result() else "") or ""
-    if "abandoned" in info.lower() or "heartbeat" in info.lower() or not info:
-        return "The worker running this job stopped unexpectedly (killed or crashed); please submit it again."
-    return info.strip().splitlines()[-1][:500]
+    return jobs.in_redis(GENERATION, job)

@@ -5,23 +5,23 @@ own process, so the engine's process-level caches (generator.engine.cache) keep 
 the CLIP model across jobs: only the first job for a model pays for loading it. The number of loads is written to the RQ job's
 meta (`model_loads`) so tests and operators can see it.
 
-A job is "running" only while this process says so: a small thread refreshes a Redis key
-(services.alive_key) every few seconds. If the worker is killed (kill -9, OOM), the key expires and
+A job is "running" only while this process says so: jobs.core.running keeps a heartbeat key in Redis
+(jobs.heartbeat) while the task runs. If the worker is killed (kill -9, OOM), the key expires and
 services.reconcile marks the job failed, long before RQ's own 30-minute job TTL would.
 """
 import logging
 import secrets
-import threading
 import time
 
 from django.conf import settings
 from django.core.files.base import ContentFile
-from django.db import close_old_connections, connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from generator import services
 from generator.engine.params import GenerationParams
 from generator.models import GeneratedImage, GenerationJob
+from jobs import core as jobs
 
 log = logging.getLogger(__name__)
 
@@ -56,57 +56,11 @@ def one_line(exc: BaseException) -> str:
     return reason[:500]
 
 
-class JobHeartbeat:
-    """Keep services.alive_key(job) in Redis while this process works on the job.
-
-    `key` names another key (training runs use it: training.runs.alive_key); services.heartbeat_alive() checks it.
-    """
-
-    def __init__(self, job_id, key: str | None = None):
-        self.key = key or services.alive_key(job_id)
-        self.ttl = max(2, int(settings.RETROPORTAL_JOB_HEARTBEAT_TTL))
-        self.stop = threading.Event()
-        self.thread = None
-        self.conn = None
-
-    def __enter__(self):
-        if settings.RETROPORTAL_RUN_JOBS_INLINE:
-            return self
-        import django_rq
-
-        self.conn = django_rq.get_connection(services.QUEUE_NAME)
-        self.conn.set(self.key, "1", ex=self.ttl)
-        self.thread = threading.Thread(target=self._beat, name=f"heartbeat {self.key}", daemon=True)
-        self.thread.start()
-        return self
-
-    def _beat(self):
-        while not self.stop.wait(self.ttl / 3):
-            try:
-                self.conn.set(self.key, "1", ex=self.ttl)
-            except Exception:  # Redis briefly away: the next beat retries
-                log.warning("job heartbeat %s failed", self.key, exc_info=True)
-
-    def __exit__(self, *exc):
-        self.stop.set()
-        if self.thread is not None:
-            self.thread.join(timeout=5)
-            try:
-                self.conn.delete(self.key)
-            except Exception:
-                pass
-        return False
-
-
 def _load_model(job: GenerationJob):
     """The pipeline for the job's registry entry, from the process-wide cache."""
-    aimodel = job.model
-    kwargs = dict(allow_pickle=settings.RETROPORTAL_ALLOW_PICKLE, name=aimodel.name)
-    if aimodel.kind == aimodel.Kind.LORA:
-        if aimodel.parent is None:
-            raise ValueError(f"LoRA model {aimodel.name} has no base model; set its parent in the admin")
-        return pipeline_cache().get(aimodel.parent.source, lora=aimodel.source, lora_scale=aimodel.lora_scale, **kwargs)
-    return pipeline_cache().get(aimodel.source, **kwargs)
+    source, lora, scale = job.model.pipeline_spec()
+    return pipeline_cache().get(source, lora=lora, lora_scale=scale, allow_pickle=settings.RETROPORTAL_ALLOW_PICKLE,
+                                name=job.model.name)
 
 
 def _clip_scores(pictures, prompt: str):
@@ -155,46 +109,21 @@ def _save_images(job: GenerationJob, pictures, scores, clip_error: str, warnings
         raise
 
 
-def _drop_stale_connection() -> None:
-    """A long-lived worker: drop a DB connection the server closed meanwhile (as Django does per request).
-
-    Not inside an atomic block (inline mode in a test or an ATOMIC_REQUESTS request): that would close
-    the caller's transaction.
-    """
-    if not connection.in_atomic_block:
-        close_old_connections()
-
-
 def run_generation_job(job_id: str) -> str:
     """Run GenerationJob `job_id`; returns its final status. Never raises for a job-level failure."""
     from rq import get_current_job
 
-    _drop_stale_connection()
     rq_job = get_current_job()
     try:
-        job = GenerationJob.objects.select_related("model", "model__parent").get(pk=job_id)
-    except GenerationJob.DoesNotExist:
-        log.warning("generation job %s no longer exists; skipping", job_id)
-        return "missing"
-    worker_name = (rq_job.worker_name if rq_job is not None else "") or "inline"
-    try:
-        with JobHeartbeat(job.pk):
-            claimed = GenerationJob.objects.filter(pk=job.pk, status=Status.QUEUED, cancel_requested=False).update(
-                status=Status.RUNNING, started_at=timezone.now(), worker_name=worker_name[:200],
-                progress_step=0, progress_total=job.steps * job.num_images,
-            )
-            if not claimed:  # cancelled while queued, or already handled
-                job.refresh_from_db()
-                if job.status == Status.QUEUED:  # cancel requested but not yet applied
-                    GenerationJob.objects.filter(pk=job.pk, status=Status.QUEUED).update(
-                        status=Status.CANCELLED, finished_at=timezone.now()
-                    )
-                return job.status
-            job.refresh_from_db()
+        with jobs.running(services.GENERATION, job_id, progress_step=0) as job:
+            if job is None:  # cancelled while queued, queued again since, or deleted
+                found = GenerationJob.objects.filter(pk=job_id).values_list("status", flat=True).first()
+                return found or "missing"
+            GenerationJob.objects.filter(pk=job.pk).update(progress_total=job.steps * job.num_images)
+            job.progress_total = job.steps * job.num_images
             return _run(job)
     finally:
         _record_meta(rq_job)
-        _drop_stale_connection()
 
 
 def _run(job: GenerationJob) -> str:
@@ -227,14 +156,12 @@ def _run(job: GenerationJob) -> str:
         log.info("generation job %s done: %d image(s)", job.pk, len(pictures))
         return Status.DONE
     except GenerationCancelled:
-        GenerationJob.objects.filter(pk=job.pk).update(status=Status.CANCELLED, finished_at=timezone.now())
+        jobs.finish(services.GENERATION, job.pk, Status.CANCELLED)
         log.info("generation job %s cancelled", job.pk)
         return Status.CANCELLED
     except Exception as exc:
         log.exception("generation job %s failed", job.pk)
-        GenerationJob.objects.filter(pk=job.pk).update(
-            status=Status.FAILED, error=one_line(exc), finished_at=timezone.now()
-        )
+        jobs.finish(services.GENERATION, job.pk, Status.FAILED, error=one_line(exc))
         return Status.FAILED
 
 

@@ -40,12 +40,10 @@ def owned_job(request, pk) -> GenerationJob:
 
 
 def visible_image(request, pk, owner_only=False) -> GeneratedImage:
-    image = get_object_or_404(GeneratedImage.objects.select_related("job", "job__model", "owner"), pk=pk)
-    if image.owner_id == request.user.id:
-        return image
-    if image.is_public and not owner_only:
-        return image
-    raise Http404("No such image.")
+    """The image if the user may see it (GeneratedImage.objects.visible_to), or only if they own it."""
+    images = GeneratedImage.objects.select_related("job", "job__model", "owner")
+    images = images.filter(owner=request.user) if owner_only else images.visible_to(request.user)
+    return get_object_or_404(images, pk=pk)
 
 
 class GenerateView(LoginRequiredMixin, FormView):
@@ -212,14 +210,10 @@ class ImageDetailView(LoginRequiredMixin, DetailView):
 @require_GET
 def image_file(request, pk):
     """Stream the PNG (with its A1111 `parameters` chunk) after the permission check."""
-    image = get_object_or_404(GeneratedImage, pk=pk)
-    allowed = (
-        image.owner_id == request.user.id
-        or image.is_public
-        or (request.user.is_staff and request.user.has_perm("generator.view_generatedimage"))  # admin thumbnails
-    )
-    if not allowed:
-        raise Http404("No such image.")
+    images = GeneratedImage.objects.all()
+    if not (request.user.is_staff and request.user.has_perm("generator.view_generatedimage")):  # admin thumbnails
+        images = images.visible_to(request.user)
+    image = get_object_or_404(images, pk=pk)
     try:
         handle = image.file.open("rb")
     except (FileNotFoundError, ValueError):

@@ -166,6 +166,9 @@ RQ = {"WORKER_CLASS": "rq.worker.SimpleWorker"}
 RETROPORTAL_RUN_JOBS_INLINE = env_bool("RETROPORTAL_RUN_JOBS_INLINE", False)
 
 RETROPORTAL_DEFAULT_MODEL = os.environ.get("RETROPORTAL_DEFAULT_MODEL", "")
+# What `manage.py generate` draws with when nothing is registered: a function returning {name, base, lora,
+# lora_scale} or None (the shipped mini-world model). Named here so the generator app imports no training code.
+RETROPORTAL_FALLBACK_MODEL = os.environ.get("RETROPORTAL_FALLBACK_MODEL", "training.miniworld.shipped.default_spec")
 RETROPORTAL_CLIP_MODEL = os.environ.get("RETROPORTAL_CLIP_MODEL", "ViT-H-14/laion2b_s32b_b79k")
 # DINO ViT for evaluations (DINO metric, memorization); "none" measures memorization in CLIP space.
 RETROPORTAL_DINO_MODEL = os.environ.get("RETROPORTAL_DINO_MODEL", "facebook/dino-vits16")
@@ -206,6 +209,8 @@ RETROPORTAL_DATASET_WORKERS = env_int("RETROPORTAL_DATASET_WORKERS", 0)
 # A running job's worker refreshes a Redis key this often (TTL, seconds); when the key expires the
 # worker is gone (killed, crashed) and services.reconcile marks the job failed.
 RETROPORTAL_JOB_HEARTBEAT_TTL = env_int("RETROPORTAL_JOB_HEARTBEAT_TTL", 30)
+# Seconds a queued row may wait for Redis to hear of it before reconcile counts it lost (jobs.core).
+RETROPORTAL_JOB_ENQUEUE_GRACE_SECONDS = env_int("RETROPORTAL_JOB_ENQUEUE_GRACE_SECONDS", 30)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

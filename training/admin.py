@@ -2,8 +2,6 @@
 
 Prepared files are served by a staff-only view inside this admin (media has no public URL).
 """
-import shutil
-
 from django import forms
 from django.contrib import admin, messages
 from django.http import FileResponse, Http404
@@ -104,7 +102,7 @@ class DatasetAdmin(admin.ModelAdmin):
         if dataset.pk is None:
             return "Saved datasets are prepared on the 'training' queue; the result appears here."
         records = (dataset.manifest or {}).get("records", [])
-        ready = dataset.status == Dataset.Status.READY and dataset.contact_sheet_path.is_file()
+        ready = dataset.status == Dataset.Status.DONE and dataset.contact_sheet_path.is_file()
         return render_to_string("training/dataset_summary.html", {
             "dataset": dataset,
             "counts": list(dataset.counts().items()),
@@ -149,15 +147,14 @@ class DatasetAdmin(admin.ModelAdmin):
             self._enqueue(request, dataset)
 
     def delete_model(self, request, obj):
-        root = obj.root
         super().delete_model(request, obj)
-        shutil.rmtree(root, ignore_errors=True)
+        obj.remove_folder()
 
     def delete_queryset(self, request, queryset):
-        roots = [dataset.root for dataset in queryset]
+        datasets = list(queryset)
         super().delete_queryset(request, queryset)
-        for root in roots:
-            shutil.rmtree(root, ignore_errors=True)
+        for dataset in datasets:
+            dataset.remove_folder()
 
     def get_urls(self):
         file_view = self.admin_site.admin_view(self.file_view)
@@ -249,7 +246,7 @@ class TrainingRunForm(forms.ModelForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         if "dataset" in self.fields:
-            self.fields["dataset"].queryset = Dataset.objects.filter(status=Dataset.Status.READY)
+            self.fields["dataset"].queryset = Dataset.objects.filter(status=Dataset.Status.DONE)
             self.fields["dataset"].help_text = "A prepared (ready) dataset."
         if "base_model" in self.fields:
             self.fields["base_model"].queryset = AIModel.objects.exclude(kind=AIModel.Kind.LORA)
@@ -468,15 +465,14 @@ class TrainingRunAdmin(admin.ModelAdmin):
         return super().change_view(request, object_id, form_url, extra_context)
 
     def delete_model(self, request, obj):
-        out = obj.out_path
         super().delete_model(request, obj)
-        _remove_run_folder(out)
+        obj.remove_folder()
 
     def delete_queryset(self, request, queryset):
-        outs = [run.out_path for run in queryset]
+        doomed = list(queryset)
         super().delete_queryset(request, queryset)
-        for out in outs:
-            _remove_run_folder(out)
+        for run in doomed:
+            run.remove_folder()
 
     def get_urls(self):
         wrap = self.admin_site.admin_view
@@ -548,16 +544,6 @@ class TrainingRunAdmin(admin.ModelAdmin):
         return response
 
 
-def _remove_run_folder(out) -> None:
-    from django.conf import settings as django_settings
-    from pathlib import Path
-
-    root = (Path(django_settings.MEDIA_ROOT) / "training_runs").resolve()
-    out = Path(out).resolve()
-    if out.is_relative_to(root) and out != root:
-        shutil.rmtree(out, ignore_errors=True)
-
-
 def _eta_text(run: TrainingRun) -> str:
     if run.status != TrainingRun.Status.RUNNING or run.eta_seconds is None:
         return "—"
@@ -600,7 +586,6 @@ def _status_data(run: TrainingRun) -> dict:
     out = run.out_path
     version = int(run.updated_at.timestamp()) if run.updated_at else 0
     grids = sorted((out / "validation").glob("step-*.png")) if (out / "validation").is_dir() else []
-    S = TrainingRun.Status
     return {
         "id": run.pk, "name": run.name, "status": run.status, "step": run.step, "max_steps": run.max_steps,
         "percent": run.progress_percent, "eta": _eta_text(run), "eta_seconds": run.eta_seconds,
@@ -611,14 +596,7 @@ def _status_data(run: TrainingRun) -> dict:
         "log_tail": _log_tail(run),
         "result_model": ({"name": run.result_model.name, "is_active": run.result_model.is_active}
                          if run.result_model_id and run.result_model else None),
-        "actions": {
-            "start": run.status in TrainingRun.STARTABLE_STATES,
-            "cancel": run.status in TrainingRun.ACTIVE_STATES and not run.cancel_requested,
-            "resume": run.status in TrainingRun.RESUMABLE_STATES,
-            "delete_outputs": run.status not in TrainingRun.ACTIVE_STATES and run.status != S.DRAFT,
-            "activate": run.status == S.DONE and bool(run.result_model_id) and not (
-                run.result_model and run.result_model.is_active),
-        },
+        "actions": {action: run.allows(action) for action in ("start", "cancel", "resume", "delete_outputs", "activate")},
     }
 
 

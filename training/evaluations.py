@@ -8,18 +8,15 @@ on the run. `run_report_html` / `comparison_html` build the staff pages, each on
 document (data: URIs only) that is also the downloadable file.
 """
 import html
-import os
 import re
 from pathlib import Path
 
-import django_rq
 from django.conf import settings
-from django.db import transaction
 
+from jobs import core as jobs
 from training.models import Evaluation, PromptSuite, TrainingRun
 
 QUEUE_NAME = "generation"
-TASK_PATH = "training.tasks.run_evaluation_job"
 Status = Evaluation.Status
 PENDING = (Status.QUEUED, Status.RUNNING)
 # What an evaluation generates and measures; None = decided per model (size: the base model's native size).
@@ -29,15 +26,8 @@ DEFAULT_SETTINGS = {
     "clip_model": None, "dino_model": None, "near_copy_threshold": 0.9,
 }
 
-
-ENQUEUE_GRACE_SECONDS = 10
 STOPPED = "The worker running this evaluation stopped unexpectedly (killed or crashed); evaluate the run again."
 LOST = "The evaluation job was lost from the queue (Redis restarted or was flushed); evaluate the run again."
-
-
-def alive_key(evaluation_id) -> str:
-    """Redis key the worker refreshes while it evaluates (generator.tasks.JobHeartbeat)."""
-    return f"retroportal:evaluation-alive:{evaluation_id}"
 
 
 class EvaluationRefused(Exception):
@@ -115,16 +105,24 @@ def job_timeout() -> int:
 
 def reconcile_pending() -> int:
     """Reconcile every queued/running evaluation; returns how many failed now."""
-    return sum(1 for e in Evaluation.objects.filter(status__in=PENDING) if reconcile(e).status == Status.FAILED)
+    return len(jobs.reconcile_all(EVALUATION))
+
+
+def _ended(evaluation: Evaluation) -> None:
+    """A run's evaluation that reconcile failed may have been the last pending one: recommend now."""
+    if evaluation.training_run_id:
+        update_recommendation(evaluation.training_run)
+
+
+EVALUATION = jobs.JobKind(
+    name="evaluation", model_label="training.Evaluation", queue=QUEUE_NAME, task="training.tasks.run_evaluation_job",
+    died_reason=STOPPED, lost_reason=LOST, lost_queued_reason=LOST, timeout=job_timeout, result_ttl=24 * 3600,
+    on_ended=_ended,
+)
 
 
 def _enqueue(evaluation: Evaluation) -> None:
-    job_id = f"evaluation-{evaluation.pk}-{os.urandom(4).hex()}"
-    with transaction.atomic():
-        Evaluation.objects.filter(pk=evaluation.pk).update(rq_job_id=job_id, status=Status.QUEUED, error="")
-        queue = django_rq.get_queue(QUEUE_NAME, commit_mode="on_db_commit")
-        queue.enqueue(TASK_PATH, evaluation.pk, job_id=job_id, result_ttl=24 * 3600, job_timeout=job_timeout())
-    evaluation.refresh_from_db()
+    jobs.enqueue(EVALUATION, evaluation)
 
 
 def _create(**fields) -> Evaluation:
@@ -205,31 +203,7 @@ def evaluate_model(model, references: str | Path, suite: PromptSuite | None = No
 def reconcile(evaluation: Evaluation) -> Evaluation:
     """A running evaluation whose worker died (heartbeat gone), or a queued one whose job vanished, fails
     with the reason (a failed checkpoint is queued again by the next 'evaluate')."""
-    from django.utils import timezone
-    from rq.exceptions import NoSuchJobError
-    from rq.job import Job, JobStatus
-
-    from generator.services import heartbeat_alive
-
-    if evaluation.status not in PENDING or settings.RETROPORTAL_RUN_JOBS_INLINE:
-        return evaluation
-    reason = None
-    if evaluation.status == Status.RUNNING:
-        if not heartbeat_alive(alive_key(evaluation.pk), evaluation.worker_name):
-            reason = STOPPED
-    elif (timezone.now() - evaluation.created_at).total_seconds() > ENQUEUE_GRACE_SECONDS:
-        try:
-            rq_status = Job.fetch(evaluation.rq_job_id, connection=django_rq.get_connection(QUEUE_NAME)).get_status(refresh=True)
-        except NoSuchJobError:
-            rq_status = None
-        if rq_status in (None, JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED):
-            reason = LOST
-    if reason and Evaluation.objects.filter(pk=evaluation.pk, status=evaluation.status).update(
-            status=Status.FAILED, error=reason, finished_at=timezone.now()):
-        if evaluation.training_run_id:
-            update_recommendation(evaluation.training_run)
-    evaluation.refresh_from_db()
-    return evaluation
+    return jobs.reconcile(EVALUATION, evaluation)
 
 
 def latest_per_checkpoint(run: TrainingRun, statuses=(Status.DONE,)) -> list[Evaluation]:

@@ -4,6 +4,7 @@ Files live under MEDIA_ROOT/datasets/<name>/: `originals/` holds the upload exac
 modified), `prepared/` the output of `training.dataprep` (images/, manifest.json, contact_sheet.png),
 which is replaced as a whole each time the dataset is prepared.
 """
+import shutil
 from pathlib import Path
 
 from django.conf import settings
@@ -11,7 +12,16 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
+from jobs import models as jobs
 from training.dataprep import CONTACT_SHEET_NAME, IMAGES_DIR, MANIFEST_NAME, PrepConfig
+
+
+def remove_media_folder(path: Path, area: str) -> None:
+    """Delete `path` if it lies strictly inside MEDIA_ROOT/<area>/: a row's own folder, never anything above."""
+    root = (Path(settings.MEDIA_ROOT) / area).resolve()
+    target = Path(path).resolve()
+    if target.is_relative_to(root) and target != root:
+        shutil.rmtree(target, ignore_errors=True)
 
 
 def validate_resolution(value: int) -> None:
@@ -19,16 +29,25 @@ def validate_resolution(value: int) -> None:
         raise ValidationError(f"{value} is not a multiple of 64 (Stable Diffusion works in 64-pixel steps).")
 
 
-class Dataset(models.Model):
+class Dataset(jobs.QueuedJob):
+    """Pictures for fine-tuning and their preparation (a queued job on the 'training' queue). States and
+    actions (docs/jobs.md): a preparation whose worker died ends failed; prepare it again."""
+
     class Mode(models.TextChoices):
         CROP = "crop", "square centre crop"
         BUCKET = "bucket", "aspect buckets (keep aspect ratio)"
 
     class Status(models.TextChoices):
-        UPLOADED = "uploaded"
-        PREPARING = "preparing"
-        READY = "ready"
-        FAILED = "failed"
+        UPLOADED = jobs.UPLOADED
+        QUEUED = jobs.QUEUED
+        RUNNING = jobs.RUNNING, "Preparing"
+        DONE = jobs.DONE, "Ready"
+        FAILED = jobs.FAILED
+
+    STATE_ACTIONS = {
+        Status.UPLOADED: ("prepare",), Status.QUEUED: (), Status.RUNNING: (),
+        Status.DONE: ("prepare", "train"), Status.FAILED: ("prepare",),
+    }
 
     name = models.SlugField(
         max_length=100, unique=True, allow_unicode=True,
@@ -48,7 +67,7 @@ class Dataset(models.Model):
         default=256, validators=[MinValueValidator(1)],
         help_text="Pictures whose short side is smaller are rejected (never silently upscaled that far).",
     )
-    status = models.CharField(max_length=12, choices=Status.choices, default=Status.UPLOADED, db_index=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.UPLOADED, db_index=True)
     progress_done = models.PositiveIntegerField(default=0)
     progress_total = models.PositiveIntegerField(default=0)
     kept_count = models.PositiveIntegerField(default=0)
@@ -57,9 +76,6 @@ class Dataset(models.Model):
     skipped_count = models.PositiveIntegerField(default=0)
     caption_count = models.PositiveIntegerField(default=0)
     manifest = models.JSONField(null=True, blank=True, help_text="Copy of prepared/manifest.json (or of the failed attempt).")
-    error = models.TextField(blank=True)
-    rq_job_id = models.CharField(max_length=100, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     prepared_at = models.DateTimeField(null=True, blank=True)
 
@@ -72,6 +88,9 @@ class Dataset(models.Model):
     @property
     def root(self) -> Path:
         return Path(settings.MEDIA_ROOT) / "datasets" / self.name
+
+    def remove_folder(self) -> None:
+        remove_media_folder(self.root, "datasets")
 
     @property
     def originals_dir(self) -> Path:
@@ -138,10 +157,11 @@ class DatasetImage(models.Model):
 RUN_MANAGED_SETTINGS = ("base_model", "dataset", "out", "resume")
 
 
-class TrainingRun(models.Model):
+class TrainingRun(jobs.QueuedJob):
     """One DreamBooth fine-tuning run: its settings (`config`, validated by TrainConfig) and its live state.
 
-    The files live in MEDIA_ROOT/training_runs/<id>/ (what `training.dreambooth.train` writes: config.toml,
+    States and actions (docs/jobs.md): a run whose worker died ends interrupted, resumable from its last
+    checkpoint. The files live in MEDIA_ROOT/training_runs/<id>/ (what `training.dreambooth.train` writes: config.toml,
     metrics.csv, loss.png, validation/, checkpoint-N/, the weights, README.md and train.log).
     """
 
@@ -150,17 +170,21 @@ class TrainingRun(models.Model):
         FULL = "full", "full UNet fine-tune"
 
     class Status(models.TextChoices):
-        DRAFT = "draft"
-        QUEUED = "queued"
-        RUNNING = "running"
-        DONE = "done"
-        FAILED = "failed"
-        CANCELLED = "cancelled"
-        INTERRUPTED = "interrupted"
+        DRAFT = jobs.DRAFT
+        QUEUED = jobs.QUEUED
+        RUNNING = jobs.RUNNING
+        DONE = jobs.DONE
+        FAILED = jobs.FAILED
+        CANCELLED = jobs.CANCELLED
+        INTERRUPTED = jobs.INTERRUPTED
 
-    ACTIVE_STATES = (Status.QUEUED, Status.RUNNING)
-    STARTABLE_STATES = (Status.DRAFT,)
-    RESUMABLE_STATES = (Status.CANCELLED, Status.INTERRUPTED, Status.FAILED)
+    STOPPED = ("resume", "delete_outputs", "evaluate")
+    STATE_ACTIONS = {
+        Status.DRAFT: ("start",), Status.QUEUED: ("cancel",), Status.RUNNING: ("cancel",),
+        Status.DONE: ("activate", "delete_outputs", "evaluate"),
+        Status.FAILED: STOPPED, Status.CANCELLED: STOPPED, Status.INTERRUPTED: STOPPED,
+    }
+    ACTIVE_STATES = jobs.ACTIVE
 
     name = models.SlugField(max_length=100, unique=True, help_text="Short name; also the registered model's name.")
     dataset = models.ForeignKey(Dataset, on_delete=models.PROTECT, related_name="training_runs")
@@ -171,19 +195,13 @@ class TrainingRun(models.Model):
         help_text="Every other TrainConfig setting (training.dreambooth.config), validated by TrainConfig on save.",
     )
 
-    status = models.CharField(max_length=12, choices=Status.choices, default=Status.DRAFT, db_index=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.DRAFT, db_index=True)
     step = models.PositiveIntegerField(default=0)
     max_steps = models.PositiveIntegerField(default=0)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
     eta_seconds = models.FloatField(null=True, blank=True, help_text="Estimated seconds left (from this session's rate).")
     last_losses = models.JSONField(default=dict, blank=True, help_text="The loss terms of the last step.")
-    error = models.TextField(blank=True)
     out_dir = models.CharField(max_length=500, blank=True, help_text="MEDIA_ROOT/training_runs/<id>/")
-    cancel_requested = models.BooleanField(default=False)
     resume_requested = models.BooleanField(default=False, help_text="The queued job continues from the last checkpoint.")
-    rq_job_id = models.CharField(max_length=100, blank=True)
-    worker_name = models.CharField(max_length=200, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True, help_text="Last progress written by the worker.")
     result_model = models.ForeignKey(
         "generator.AIModel", null=True, blank=True, on_delete=models.SET_NULL, related_name="produced_by_runs",
@@ -192,7 +210,6 @@ class TrainingRun(models.Model):
     recommended_checkpoint = models.CharField(
         max_length=100, blank=True, help_text="recommend_checkpoint's choice once every checkpoint is evaluated.")
     recommendation_reason = models.TextField(blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -200,6 +217,12 @@ class TrainingRun(models.Model):
 
     def __str__(self):
         return self.name
+
+    def allows(self, action: str) -> bool:
+        """The state table, and 'activate' only while the registered model is there and still inactive."""
+        if action == "activate" and not (self.result_model_id and not self.result_model.is_active):
+            return False
+        return super().allows(action)
 
     # -- settings ------------------------------------------------------------------------------------------
     def settings_values(self) -> dict:
@@ -260,9 +283,8 @@ class TrainingRun(models.Model):
     def log_path(self) -> Path:
         return self.out_path / "train.log"
 
-    @property
-    def is_active(self) -> bool:
-        return self.status in self.ACTIVE_STATES
+    def remove_folder(self) -> None:
+        remove_media_folder(self.out_path, "training_runs")
 
     @property
     def progress_percent(self) -> int:
@@ -331,14 +353,19 @@ class PromptSuite(models.Model):
         return suite
 
 
-class Evaluation(models.Model):
-    """One evaluation of a checkpoint of a training run (or of a registered model, e.g. the base model)."""
+class Evaluation(jobs.QueuedJob):
+    """One evaluation of a checkpoint of a training run (or of a registered model, e.g. the base model).
+
+    States and actions (docs/jobs.md): an evaluation whose worker died ends failed; evaluating the run
+    again queues that checkpoint anew."""
 
     class Status(models.TextChoices):
-        QUEUED = "queued"
-        RUNNING = "running"
-        DONE = "done"
-        FAILED = "failed"
+        QUEUED = jobs.QUEUED
+        RUNNING = jobs.RUNNING
+        DONE = jobs.DONE
+        FAILED = jobs.FAILED
+
+    STATE_ACTIONS = {Status.QUEUED: (), Status.RUNNING: (), Status.DONE: ("report",), Status.FAILED: ()}
 
     training_run = models.ForeignKey(TrainingRun, null=True, blank=True, on_delete=models.CASCADE,
                                      related_name="evaluations")
@@ -350,10 +377,9 @@ class Evaluation(models.Model):
     lora_path = models.CharField(max_length=500, blank=True, help_text="The LoRA file evaluated (exported checkpoint).")
     suite = models.ForeignKey(PromptSuite, null=True, blank=True, on_delete=models.SET_NULL, related_name="evaluations")
     settings = models.JSONField(default=dict, blank=True, help_text="images_per_prompt, steps, size, seed, encoders …")
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED, db_index=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED, db_index=True)
     progress_done = models.PositiveIntegerField(default=0)
     progress_total = models.PositiveIntegerField(default=0)
-    error = models.TextField(blank=True)
     overall = models.JSONField(null=True, blank=True)
     by_prompt = models.JSONField(null=True, blank=True)
     by_language = models.JSONField(null=True, blank=True)
@@ -361,11 +387,6 @@ class Evaluation(models.Model):
     warnings = models.JSONField(default=list, blank=True)
     out_dir = models.CharField(max_length=500, blank=True, help_text="MEDIA_ROOT/evaluations/<id>/")
     report_file = models.CharField(max_length=500, blank=True)
-    rq_job_id = models.CharField(max_length=100, blank=True)
-    worker_name = models.CharField(max_length=200, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["training_run_id", "step", "created_at"]
@@ -390,12 +411,7 @@ class Evaluation(models.Model):
 
 def _remove_evaluation_folder(sender, instance: Evaluation, **kwargs) -> None:
     """An evaluation's pictures, exported LoRA and report go with its row (also when its run is deleted)."""
-    import shutil
-
-    root = (Path(settings.MEDIA_ROOT) / "evaluations").resolve()
-    out = instance.out_path.resolve()
-    if out.is_relative_to(root) and out != root:
-        shutil.rmtree(out, ignore_errors=True)
+    remove_media_folder(instance.out_path, "evaluations")
 
 
 models.signals.post_delete.connect(_remove_evaluation_folder, sender=Evaluation,

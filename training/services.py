@@ -9,17 +9,19 @@ import unicodedata
 import zipfile
 from pathlib import Path, PurePosixPath
 
-import django_rq
 from django.conf import settings
-from rq.exceptions import NoSuchJobError
-from rq.job import Job, JobStatus
 
+from jobs import core as jobs
 from training.dataprep import ZipLimits, ZipRefused, extract
 from training.dataprep.safezip import inspect, safe_member_path, unique_relative
 from training.models import Dataset
 
 QUEUE_NAME = "training"
-TASK_PATH = "training.tasks.prepare_dataset_job"
+STOPPED = "The preparation stopped unexpectedly (worker killed or job lost); prepare the dataset again."
+PREPARATION = jobs.JobKind(
+    name="dataset-prep", model_label="training.Dataset", queue=QUEUE_NAME, task="training.tasks.prepare_dataset_job",
+    died_reason=STOPPED, lost_reason=STOPPED, lost_queued_reason=STOPPED,
+)
 COPY_CHUNK = 1024 * 1024
 
 
@@ -132,39 +134,12 @@ def copy_folder(source: Path, dataset: Dataset) -> int:
     return len(files)
 
 
-def claim_for_preparation(dataset: Dataset) -> bool:
-    """Mark the dataset 'preparing' unless it already is; False when another preparation holds it."""
-    claimed = Dataset.objects.filter(pk=dataset.pk).exclude(status=Dataset.Status.PREPARING).update(
-        status=Dataset.Status.PREPARING, progress_done=0, progress_total=0, error=""
-    )
-    dataset.refresh_from_db()
-    return bool(claimed)
-
-
 def enqueue_preparation(dataset: Dataset) -> bool:
-    """Queue the preparation on the 'training' queue; Redis sees it when the transaction commits."""
-    if not claim_for_preparation(dataset):
-        return False
-    job_id = f"dataset-prep-{dataset.pk}-{os.urandom(4).hex()}"
-    Dataset.objects.filter(pk=dataset.pk).update(rq_job_id=job_id)
-    queue = django_rq.get_queue(QUEUE_NAME, commit_mode="on_db_commit")
-    queue.enqueue(TASK_PATH, dataset.pk, job_id=job_id)
-    dataset.refresh_from_db()
-    return True
+    """Queue the preparation on the 'training' queue once the transaction commits; False when a preparation
+    is already queued or running."""
+    return jobs.enqueue(PREPARATION, dataset, Dataset.states_allowing("prepare"), progress_done=0, progress_total=0)
 
 
 def reconcile(dataset: Dataset) -> Dataset:
-    """A dataset stuck in 'preparing' whose job failed or vanished (worker killed) is marked failed."""
-    if dataset.status != Dataset.Status.PREPARING or not dataset.rq_job_id:
-        return dataset
-    try:
-        status = Job.fetch(dataset.rq_job_id, connection=django_rq.get_connection(QUEUE_NAME)).get_status(refresh=True)
-    except NoSuchJobError:
-        status = None
-    if status in (None, JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED):
-        Dataset.objects.filter(pk=dataset.pk, status=Dataset.Status.PREPARING).update(
-            status=Dataset.Status.FAILED,
-            error="The preparation stopped unexpectedly (worker killed or job lost); prepare the dataset again.",
-        )
-        dataset.refresh_from_db()
-    return dataset
+    """A preparation whose worker died or whose job vanished is marked failed (jobs.core.reconcile)."""
+    return jobs.reconcile(PREPARATION, dataset)

@@ -99,7 +99,7 @@ def parse_sweep(text: str, default_name: str = "sweep") -> Sweep:
     if model is None:
         raise SweepError(f"base_model: no registered model named {data.get('base_model')!r}")
     dataset = Dataset.objects.filter(name=data.get("dataset", "")).first()
-    if dataset is None or dataset.status != Dataset.Status.READY:
+    if dataset is None or dataset.status != Dataset.Status.DONE:
         raise SweepError(f"dataset: {data.get('dataset')!r} is not a ready dataset")
     base, grid = dict(data.get("base", {})), dict(data.get("grid", {}))
     for key in list(base) + list(grid):
@@ -144,7 +144,7 @@ def subset_dataset(dataset: Dataset, size: int | None) -> Dataset:
         return dataset
     name = f"{dataset.name}-first{size}"
     existing = Dataset.objects.filter(name=name).first()
-    if existing is not None and existing.status == Dataset.Status.READY:
+    if existing is not None and existing.status == Dataset.Status.DONE:
         return existing
     keep = list(dataset.images.order_by("output_name")[:size])
     target = Path(dataset.root.parent / name / "prepared")
@@ -164,7 +164,7 @@ def subset_dataset(dataset: Dataset, size: int | None) -> Dataset:
     with transaction.atomic():
         subset, _ = Dataset.objects.update_or_create(name=name, defaults=dict(
             instance_prompt=dataset.instance_prompt, class_prompt=dataset.class_prompt, resolution=dataset.resolution,
-            mode=dataset.mode, min_size=dataset.min_size, status=Dataset.Status.READY, manifest=manifest,
+            mode=dataset.mode, min_size=dataset.min_size, status=Dataset.Status.DONE, manifest=manifest,
             kept_count=len(keep), caption_count=min(dataset.caption_count, len(keep)), prepared_at=dataset.prepared_at,
         ))
         subset.images.all().delete()
@@ -189,7 +189,7 @@ def launch(sweep: Sweep, say) -> list[TrainingRun]:
             say(f"skip {run.name} (done)")
         elif run.is_active:
             say(f"wait {run.name} ({run.status})")
-        elif run.status in TrainingRun.RESUMABLE_STATES:
+        elif run.allows("resume"):
             was = run.status
             runs.resume(run)
             say(f"resume {run.name} (was {was})")

@@ -10,6 +10,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from jobs import core as jobs
 from training.dataprep import NoUsableImages, PrepResult, prepare
 from training.dataprep.pipeline import usable_cpus
 from training.models import Dataset, DatasetImage
@@ -19,8 +20,12 @@ PROGRESS_INTERVAL_S = 0.5
 
 def prepare_dataset_job(dataset_id: int) -> str:
     """RQ entry point: prepare one dataset; returns the summary line."""
-    dataset = Dataset.objects.get(pk=dataset_id)
-    result = run_preparation(dataset)
+    from training.services import PREPARATION
+
+    with jobs.running(PREPARATION, dataset_id) as dataset:
+        if dataset is None:
+            return "skipped: not queued for this job any more"
+        result = _prepare(dataset)
     return "failed: " + dataset.error if result is None else f"ready: {dataset.kept_count} pictures"
 
 
@@ -30,8 +35,15 @@ def preparation_workers() -> int:
 
 
 def run_preparation(dataset: Dataset, workers: int | None = None, on_progress=None) -> PrepResult | None:
+    """Prepare `dataset` in this process (the command, tests): no queue, so no RQ job to reconcile against."""
+    Dataset.objects.filter(pk=dataset.pk).update(
+        status=Dataset.Status.RUNNING, error="", rq_job_id="", worker_name="inline", started_at=timezone.now(),
+        finished_at=None)
+    return _prepare(dataset, workers, on_progress)
+
+
+def _prepare(dataset: Dataset, workers: int | None = None, on_progress=None) -> PrepResult | None:
     """Prepare `dataset` now; None (and status failed, with the reason) when nothing is usable."""
-    Dataset.objects.filter(pk=dataset.pk).update(status=Dataset.Status.PREPARING, error="")
     reporter = _ProgressWriter(dataset.pk, on_progress)
     try:
         result = prepare(
@@ -65,7 +77,7 @@ class _ProgressWriter:
 def _mark_failed(dataset: Dataset, error: str, manifest: dict | None) -> None:
     with transaction.atomic():
         dataset.refresh_from_db()
-        dataset.status, dataset.error = Dataset.Status.FAILED, error
+        dataset.status, dataset.error, dataset.finished_at = Dataset.Status.FAILED, error, timezone.now()
         if manifest is not None:
             dataset.manifest = manifest
             dataset.set_counts(manifest["counts"])
@@ -80,7 +92,8 @@ def _mark_ready(dataset: Dataset, result: PrepResult) -> None:
         DatasetImage.objects.bulk_create(_image_rows(dataset, result))
         dataset.manifest = result.manifest
         dataset.set_counts(result.counts)
-        dataset.status, dataset.error, dataset.prepared_at = Dataset.Status.READY, "", timezone.now()
+        dataset.status, dataset.error, dataset.prepared_at = Dataset.Status.DONE, "", timezone.now()
+        dataset.finished_at = dataset.prepared_at
         dataset.save()
 
 
@@ -110,30 +123,12 @@ def run_training_job(run_id: int) -> str:
     killed mid-run leaves the row 'running' with an expired heartbeat, which training.runs.reconcile
     turns into 'interrupted' (resumable).
     """
-    from django.db import close_old_connections, connection
-    from rq import get_current_job
-
-    from generator.tasks import JobHeartbeat
-    from training import runs
     from training.models import TrainingRun
+    from training.runs import TRAINING
 
-    if not connection.in_atomic_block:
-        close_old_connections()
-    rq_job = get_current_job()
-    run = TrainingRun.objects.select_related("base_model", "dataset").filter(pk=run_id).first()
-    if run is None:
-        return "missing"
-    worker_name = (rq_job.worker_name if rq_job is not None else "") or "inline"
-    with JobHeartbeat(run.pk, key=runs.alive_key(run.pk)):
-        mine = {"rq_job_id": rq_job.id} if rq_job is not None else {}
-        claimed = TrainingRun.objects.filter(pk=run.pk, status=TrainingRun.Status.QUEUED, **mine).update(
-            status=TrainingRun.Status.RUNNING, worker_name=worker_name[:200], started_at=timezone.now(),
-            heartbeat_at=timezone.now(), finished_at=None, eta_seconds=None, error="",
-        )
-        if not claimed:  # cancelled while queued, or an older job of a run queued again
-            run.refresh_from_db()
-            return run.status
-        run.refresh_from_db()
+    with jobs.running(TRAINING, run_id, heartbeat_at=timezone.now(), eta_seconds=None) as run:
+        if run is None:  # cancelled while queued, or an older job of a run queued again
+            return TrainingRun.objects.filter(pk=run_id).values_list("status", flat=True).first() or "missing"
         return _RunExecutor(run).execute()
 
 
@@ -306,34 +301,20 @@ def evaluation_encoders(clip_spec: str, dino_spec: str | None):
 def run_evaluation_job(evaluation_id: int) -> str:
     """RQ entry point: evaluate one checkpoint (or model); returns its final status. Never raises for a
     failed evaluation (the row says failed, with the one-line reason)."""
-    from django.db import close_old_connections, connection
+    from training.evaluations import EVALUATION
+    from training.models import Evaluation
 
-    from generator.tasks import JobHeartbeat
-    from training import evaluations
-
-    if not connection.in_atomic_block:
-        close_old_connections()
-    with JobHeartbeat(evaluation_id, key=evaluations.alive_key(evaluation_id)):
-        return _run_evaluation(evaluation_id)
+    with jobs.running(EVALUATION, evaluation_id) as evaluation:
+        if evaluation is None:
+            return Evaluation.objects.filter(pk=evaluation_id).values_list("status", flat=True).first() or "missing"
+        return _run_evaluation(evaluation)
 
 
-def _run_evaluation(evaluation_id: int) -> str:
-    from rq import get_current_job
-
+def _run_evaluation(evaluation) -> str:
     from generator.tasks import one_line
     from training import evaluations
     from training.models import Evaluation
 
-    rq_job = get_current_job()
-    mine = {"rq_job_id": rq_job.id} if rq_job is not None else {}
-    claimed = Evaluation.objects.filter(pk=evaluation_id, status=Evaluation.Status.QUEUED, **mine).update(
-        status=Evaluation.Status.RUNNING, started_at=timezone.now(), finished_at=None, error="",
-        worker_name=((rq_job.worker_name if rq_job is not None else "") or "inline")[:200],
-    )
-    evaluation = Evaluation.objects.select_related("training_run__base_model__parent", "training_run__dataset",
-                                                   "model__parent", "suite").filter(pk=evaluation_id).first()
-    if evaluation is None or not claimed:
-        return evaluation.status if evaluation else "missing"
     try:
         _evaluate(evaluation)
         status = Evaluation.Status.DONE
@@ -349,14 +330,6 @@ def _run_evaluation(evaluation_id: int) -> str:
     return status
 
 
-def _model_source(aimodel) -> tuple[str, str | None, float]:
-    if aimodel.kind == aimodel.Kind.LORA:
-        if aimodel.parent is None:
-            raise ValueError(f"LoRA model {aimodel.name} has no base model; set its parent in the admin")
-        return aimodel.parent.source, aimodel.source, aimodel.lora_scale
-    return aimodel.source, None, 1.0
-
-
 def _evaluate(evaluation) -> None:
     from generator.tasks import pipeline_cache
     from training import evaluations
@@ -369,7 +342,7 @@ def _evaluate(evaluation) -> None:
     out = evaluation.out_path
     run = evaluation.training_run
     if run is not None:
-        source, lora, scale = _model_source(run.base_model)
+        source, lora, scale = run.base_model.pipeline_spec()
         found = {name: path for _, name, path in evaluations.run_checkpoints(run)}
         if evaluation.checkpoint not in found:
             raise FileNotFoundError(f"{run.name}: {evaluation.checkpoint} is no longer on disk "
@@ -382,7 +355,7 @@ def _evaluate(evaluation) -> None:
         else:
             source, lora, scale = str(found[evaluation.checkpoint]), None, 1.0
     else:
-        source, lora, scale = _model_source(evaluation.model)
+        source, lora, scale = evaluation.model.pipeline_spec()
     Evaluation.objects.filter(pk=evaluation.pk).update(lora_path=lora or "")
     total = s["steps"] * s["images_per_prompt"] * len(suite.prompts)
     Evaluation.objects.filter(pk=evaluation.pk).update(progress_done=0, progress_total=total)

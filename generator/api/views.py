@@ -8,8 +8,7 @@ visible, so hiding it behind a 404 would be inconsistent with the 200 they get f
 All generation input goes through `services.submit_generation`, the code path of the website, so
 both enforce the same limits with the same messages.
 """
-from django.db import transaction
-from django.db.models import F, Prefetch, Q
+from django.db.models import F, Prefetch
 from django.http import JsonResponse
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
@@ -244,7 +243,7 @@ class ImageViewSet(
         images = GeneratedImage.objects.select_related("job", "job__model")
         if self.action != "list":
             # Detail actions see your images and published ones; owner-only actions check below (403).
-            return images.filter(Q(owner=user) | Q(is_public=True))
+            return images.visible_to(user)
         query = _validated_query(ImageFilterSerializer, self.request)
         images = images.filter(is_public=True) if query["public"] else images.filter(owner=user)
         if query.get("model"):
@@ -278,11 +277,7 @@ class ImageViewSet(
         return Response(self.get_serializer(image).data)
 
     def perform_destroy(self, image):
-        storage, name = image.file.storage, image.file.name
-        with transaction.atomic():
-            image.delete()
-            if name:
-                transaction.on_commit(lambda: storage.delete(name))
+        image.delete()  # generator.signals removes the file once the delete is committed
 
 
 # --------------------------------------------------------------------------- models

@@ -98,12 +98,12 @@ def test_several_files_are_stored_queued_and_prepared_by_an_rq_worker(
         response = admin_client.post(ADD_URL, add_form(uploads, name="multi"), follow=True)
     assert "3 files stored in the originals of multi" in response.text
     dataset = Dataset.objects.get(name="multi")
-    assert dataset.status == "preparing" and dataset.rq_job_id
+    assert dataset.status == "queued" and dataset.rq_job_id
     assert sorted(p.name for p in dataset.originals_dir.iterdir()) == ["two.jpg", "キャラ one.png", "キャラ one.txt"]
 
     django_rq.get_worker("training").work(burst=True)
     dataset.refresh_from_db()
-    assert dataset.status == "ready", dataset.error
+    assert dataset.status == "done", dataset.error
     assert dataset.counts() == {"kept": 2, "duplicate": 0, "rejected": 0, "skipped": 0, "caption": 1}
     assert list(dataset.images.values_list("caption", flat=True)) == ["sks girl", "セーラー服, 1990s anime"]
     assert (dataset.progress_done, dataset.progress_total) == (2, 2)
@@ -118,7 +118,7 @@ def test_upload_limits_come_from_settings(admin_client, settings):
 
 
 def test_a_dataset_whose_job_vanished_is_marked_failed(admin_client, redis_clean):
-    dataset = Dataset.objects.create(name="stuck", instance_prompt="x", status="preparing", rq_job_id="dataset-prep-gone")
+    dataset = Dataset.objects.create(name="stuck", instance_prompt="x", status="running", rq_job_id="dataset-prep-gone")
     admin_client.get(f"/admin/training/dataset/{dataset.pk}/change/")
     dataset.refresh_from_db()
     assert dataset.status == "failed" and "stopped unexpectedly" in dataset.error

@@ -54,6 +54,6 @@ def test_admin_uploads_a_zip_and_sees_the_prepared_dataset(live_server, page, tr
     page.screenshot(path=str(ARTIFACTS / "dataset-admin.png"), full_page=True)
 
     dataset = Dataset.objects.get(name="retro-girls")
-    assert dataset.status == "ready" and dataset.images.count() == EXPECTED["kept"]
+    assert dataset.status == "done" and dataset.images.count() == EXPECTED["kept"]
     assert dataset.progress_done == dataset.progress_total == 19
     assert (dataset.originals_dir / "名前 with spaces" / "キャラ 1.png").is_file()

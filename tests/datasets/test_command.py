@@ -24,7 +24,7 @@ def test_folder_becomes_a_ready_dataset(tmp_path, capsys):
     call_command("prepare_dataset", str(source), "--name", "レトロ-set", "--instance-prompt", "sks girl",
                  "--class-prompt", "a girl", "--workers", "1")
     dataset = Dataset.objects.get(name="レトロ-set")
-    assert dataset.status == "ready" and dataset.counts() == EXPECTED
+    assert dataset.status == "done" and dataset.counts() == EXPECTED
     assert dataset.progress_done == dataset.progress_total == 19  # every picture-named file
     assert dataset.images.count() == EXPECTED["kept"]
     assert hashes(dataset.originals_dir) == hashes(source)  # originals kept byte-identical
@@ -45,7 +45,7 @@ def test_zip_in_bucket_mode(tmp_path):
     call_command("prepare_dataset", str(archive), "--name", "zipped", "--mode", "bucket", "--resolution", "768",
                  "--instance-prompt", "sks")
     dataset = Dataset.objects.get(name="zipped")
-    assert dataset.status == "ready"
+    assert dataset.status == "done"
     assert sorted(dataset.images.values_list("bucket", flat=True)) == ["1152x512", "512x1088"]
 
 
@@ -122,4 +122,4 @@ def test_interrupted_preparation_is_failed_and_keeps_the_previous_set(tmp_path):
     assert sorted(p.name for p in dataset.root.iterdir()) == ["originals", "prepared"]
     assert run_preparation(dataset, workers=1) is not None
     dataset.refresh_from_db()
-    assert dataset.status == "ready" and hashes(dataset.prepared_dir) == before  # byte-identical re-run
+    assert dataset.status == "done" and hashes(dataset.prepared_dir) == before  # byte-identical re-run

@@ -58,7 +58,7 @@ def test_sweep_trains_evaluates_compares_and_skips_finished_runs(worker, base_mo
         assert evaluation.status == "done" and evaluation.images.count() == 1
         assert run.config["l2sp_weight"] == (0.01 if name.endswith("l2sp") else 0.0)
     subset = Dataset.objects.get(name="tiny-girls-first2")
-    assert subset.status == "ready" and subset.images.count() == 2
+    assert subset.status == "done" and subset.images.count() == 2
     assert sorted(p.name for p in (subset.images_dir).glob("*.png")) == ["0000.png", "0001.png"]
     assert runs["sw-n2-none"].dataset == subset and runs["sw-n4-none"].dataset == tiny_dataset
 

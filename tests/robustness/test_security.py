@@ -260,7 +260,7 @@ def test_html_in_prompts_is_escaped_everywhere_it_is_shown(alice, alice_client, 
 def test_html_in_dataset_captions_and_names_is_escaped_in_the_admin(django_user_model):
     from training.models import Dataset, DatasetImage
 
-    dataset = Dataset.objects.create(name="xss-set", instance_prompt=XSS, class_prompt=XSS, status="ready",
+    dataset = Dataset.objects.create(name="xss-set", instance_prompt=XSS, class_prompt=XSS, status="done",
                                      manifest={"records": [{"source": XSS, "status": "rejected", "reason": XSS}]})
     DatasetImage.objects.create(dataset=dataset, output_name="images/0000.png", source_name=XSS + ".png",
                                 caption=XSS, width=64, height=64, sha256="0" * 64)
@@ -288,7 +288,7 @@ def test_dataset_file_view_refuses_paths_outside_the_prepared_folder(rel, django
     from training.models import Dataset
 
     settings.MEDIA_ROOT = tmp_path
-    dataset = Dataset.objects.create(name="trav", instance_prompt="sks", status="ready")
+    dataset = Dataset.objects.create(name="trav", instance_prompt="sks", status="done")
     (dataset.prepared_dir / "images").mkdir(parents=True)
     (dataset.prepared_dir / "images" / "0000.png").write_bytes(b"\x89PNG fine")
     dataset.originals_dir.mkdir(parents=True)

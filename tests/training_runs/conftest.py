@@ -34,7 +34,7 @@ def tiny_dataset(db):
         (dataset.originals_dir / f"p{i}.txt").write_text(f"red hair, pose {i}", encoding="utf-8")
     run_preparation(dataset, workers=1)
     dataset.refresh_from_db()
-    assert dataset.status == "ready", dataset.error
+    assert dataset.status == "done", dataset.error
     return dataset
 
 

@@ -43,7 +43,8 @@ def test_api_answers_503_with_retry_after(alice, tiny_model, redis_down, client)
     assert not GenerationJob.objects.exists()
 
 
-def test_a_committed_job_that_never_reached_redis_is_queued_again(alice, tiny_model, redis_clean):
+def test_a_committed_job_that_never_reached_redis_is_queued_again(alice, tiny_model, redis_clean,
+                                                                  django_capture_on_commit_callbacks):
     job = GenerationJob.objects.create(
         user=alice, model=tiny_model, **GenerationParams(prompt="retro anime style, a girl", steps=2).as_dict()
     )
@@ -51,7 +52,8 @@ def test_a_committed_job_that_never_reached_redis_is_queued_again(alice, tiny_mo
     assert job.rq_job_id == ""  # within the grace period the enqueue after commit may still be on its way
     GenerationJob.objects.filter(pk=job.pk).update(created_at=timezone.now() - datetime.timedelta(minutes=5))
     job.refresh_from_db()
-    services.reconcile(job)
+    with django_capture_on_commit_callbacks(execute=True):  # the job reaches Redis once the row is committed
+        services.reconcile(job)
     job.refresh_from_db()
-    assert job.rq_job_id == f"gen-{job.pk}" and job.status == "queued"
+    assert job.rq_job_id == f"gen-{job.pk}" and job.status == "queued" and job.enqueued_at
     assert django_rq.get_queue("generation").job_ids == [job.rq_job_id]

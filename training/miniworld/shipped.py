@@ -31,3 +31,13 @@ def miniclip_spec() -> str | None:
 def total_size() -> int:
     """Bytes of every shipped weight file (the issue's budget is 40 MB)."""
     return sum(p.stat().st_size for p in WEIGHTS.rglob("*") if p.is_file())
+
+
+def default_spec() -> dict | None:
+    """The shipped default for the generator app (RETROPORTAL_FALLBACK_MODEL names this function), or None."""
+    model = default_model()
+    if model is None:
+        return None
+    base, lora = model
+    return {"name": "miniworld-retro" if lora else "miniworld-base", "base": base, "lora": lora,
+            "lora_scale": RETRO_LORA_SCALE}

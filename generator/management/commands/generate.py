@@ -10,6 +10,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
+from django.utils.module_loading import import_string
 
 from generator.engine.files import write_atomic
 from generator.engine.params import SCHEDULER_NAMES, GenerationParams, Limits, ParamError
@@ -48,23 +49,20 @@ def registry_model(name: str | None):
                 return shipped_default()
     except DatabaseError as e:
         raise CommandError(f"cannot read the model registry ({' '.join(str(e).split())}); pass --model PATH instead") from e
-    if entry.kind == AIModel.Kind.LORA:
-        if entry.parent is None:
-            raise CommandError(f"LoRA model {entry.name!r} has no base model; set its parent")
-        return entry.parent.source, entry.source, entry.lora_scale, entry.name
-    return entry.source, None, 1.0, entry.name
+    try:
+        return (*entry.pipeline_spec(), entry.name)
+    except ValueError as exc:
+        raise CommandError(str(exc)) from None
 
 
 def shipped_default():
-    """A fresh clone with nothing registered generates with the shipped mini-world model (retro LoRA on base)."""
-    from training.miniworld import shipped
-
-    model = shipped.default_model()
-    if model is None:
+    """A fresh clone with nothing registered generates with the shipped mini-world model (retro LoRA on base),
+    found through the RETROPORTAL_FALLBACK_MODEL setting."""
+    spec = import_string(settings.RETROPORTAL_FALLBACK_MODEL)() if settings.RETROPORTAL_FALLBACK_MODEL else None
+    if spec is None:
         raise CommandError("no --model given and no default model registered; pass --model PATH_OR_NAME "
                            "or run manage.py add_model --default")
-    base, lora = model
-    return base, lora, shipped.RETRO_LORA_SCALE, "miniworld-retro" if lora else "miniworld-base"
+    return spec["base"], spec["lora"], spec["lora_scale"], spec["name"]
 
 
 def free_name(folder: Path, seed: int, taken: set[str]) -> str:
