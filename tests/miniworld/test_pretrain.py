@@ -88,8 +88,9 @@ def test_frozen_miniclip_text_encoder_more_latent_channels_and_bilingual_caption
     from training.miniworld.text_encoder import text_encoder_from_dir
 
     cfg = dataclasses.replace(MICRO, text_encoder_from=str(shipped.MINICLIP), latent_channels=8, indonesian=0.5,
-                              paraphrase=0.5)
+                              paraphrase=0.5, vae_feature_from=str(shipped.MINICLIP))
     run = pretrain(tmp_path / "run", cfg)
+    assert run.history["vae"] and all(loss > 0 for _, loss in run.history["vae"])
     assert run.phase == "done" and set(run.trainables()) == {"unet"} and set(run.ema) == {"unet"}
     reference = text_encoder_from_dir(shipped.MINICLIP).state_dict()
     assert all(torch.equal(v, reference[k]) for k, v in run.text_encoder.state_dict().items())

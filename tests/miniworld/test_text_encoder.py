@@ -1,5 +1,6 @@
 """The base model's frozen text encoder: mini-CLIP's open_clip text tower converted into a transformers
 CLIPTextModel must compute the same token features, from the same token ids, as open_clip itself."""
+import numpy as np
 import open_clip
 import pytest
 import torch
@@ -41,3 +42,19 @@ def test_random_open_clip_text_tower_converts_exactly(quick_gelu):
             if "ln" in name or "bias" in name:
                 p.add_(torch.randn_like(p) * 0.1)
     _features_match(clip)
+
+
+def test_feature_loss_is_zero_for_the_same_picture_and_grows_with_blur():
+    from training.miniworld import Attributes, render
+    from training.miniworld.feature_loss import FeatureLoss
+    from training.miniworld.pretrain_export import to_float
+
+    loss = FeatureLoss(shipped.MINICLIP)
+    x = to_float(np.stack([np.asarray(render(Attributes(glasses="yes"), "retro", seed=s)).transpose(2, 0, 1)
+                           for s in range(4)]))
+    blurred = torch.nn.functional.avg_pool2d(x, 3, stride=1, padding=1, count_include_pad=False)
+    same, soft, noise = loss(x, x), loss(blurred, x), loss(torch.rand_like(x) * 2 - 1, x)
+    assert same.abs() < 1e-5 < soft < noise
+    recon = blurred.clone().requires_grad_(True)
+    loss(recon, x).backward()
+    assert recon.grad.abs().sum() > 0 and not any(p.requires_grad for p in loss.parameters())

@@ -39,6 +39,7 @@ from generator.engine.files import write_atomic
 
 from .attributes import Attributes, sample_attributes
 from .captions import caption
+from .feature_loss import FeatureLoss
 from .phrasing import describe
 from .pretrain_export import to_float
 from .pretrain_models import SCHEDULE, build_text_encoder, build_unet, build_vae, build_pipeline, load_initial_models
@@ -66,6 +67,8 @@ class PretrainConfig:
     vae_lr: float = 1e-3
     kl_weight: float = 1e-6
     grad_weight: float = 0.5
+    vae_feature_from: str = ""  # an open_clip folder (mini-CLIP) for a perceptual loss on its ViT tokens
+    vae_feature_weight: float = 0.5
     # UNet + text encoder
     unet_channels: tuple = (64, 128, 128)
     unet_layers: int = 1
@@ -169,7 +172,9 @@ def augment_caption(attrs: Attributes, rnd: random.Random, cfg: PretrainConfig) 
 # ------------------------------------------------------------------------------------------ training
 
 
-def vae_loss(vae, x: torch.Tensor, gen: torch.Generator, cfg: PretrainConfig) -> tuple[torch.Tensor, dict]:
+def vae_loss(vae, x: torch.Tensor, gen: torch.Generator, cfg: PretrainConfig,
+             features=None) -> tuple[torch.Tensor, dict]:
+    """L1 + image-gradient L1 + small KL, plus `features`' perceptual distance (feature_loss.py) when given."""
     posterior = vae.encode(x).latent_dist
     z = posterior.mean + posterior.std * torch.randn(posterior.mean.shape, generator=gen)
     recon = vae.decode(z).sample
@@ -177,7 +182,12 @@ def vae_loss(vae, x: torch.Tensor, gen: torch.Generator, cfg: PretrainConfig) ->
     grad = ((recon.diff(dim=-1) - x.diff(dim=-1)).abs().mean() + (recon.diff(dim=-2) - x.diff(dim=-2)).abs().mean())
     kl = posterior.kl().mean() / x[0].numel()
     loss = l1 + cfg.grad_weight * grad + cfg.kl_weight * kl * x[0].numel()
-    return loss, {"loss": loss.item(), "l1": l1.item(), "grad": grad.item()}
+    info = {"l1": l1.item(), "grad": grad.item()}
+    if features is not None:
+        perceptual = features(recon, x)
+        loss = loss + cfg.vae_feature_weight * perceptual
+        info["feature"] = perceptual.item()
+    return loss, {"loss": loss.item(), **info}
 
 
 def vae_batch(pool: dict, step: int, cfg: PretrainConfig) -> torch.Tensor:
@@ -432,9 +442,12 @@ def _train_loop(run: Run, phase: str, total: int, step_fn, hooks: Hooks) -> bool
 
 
 def _vae_step(run: Run):
+    features = FeatureLoss(run.cfg.vae_feature_from) if run.cfg.vae_feature_from else None
+
     def step(i: int) -> dict:
         run.vae.train()
-        loss, info = vae_loss(run.vae, vae_batch(run.pool, i, run.cfg), _generator(run.cfg.seed, "vae", i), run.cfg)
+        loss, info = vae_loss(run.vae, vae_batch(run.pool, i, run.cfg), _generator(run.cfg.seed, "vae", i), run.cfg,
+                              features)
         run.vae_opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(run.vae.parameters(), 1.0)

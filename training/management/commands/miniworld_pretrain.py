@@ -48,6 +48,9 @@ class Command(BaseCommand):
                                  "of random weights: its VAE is kept, UNet and text encoder train --unet-steps more.")
         parser.add_argument("--latent-channels", type=int, default=d.latent_channels,
                             help="VAE latent channels (SD: 4; more keep finer detail through the same latent grid).")
+        parser.add_argument("--vae-feature-from", metavar="FOLDER", default="",
+                            help="An open_clip folder (mini-CLIP) whose image tower gives the VAE a perceptual loss.")
+        parser.add_argument("--vae-feature-weight", type=float, default=d.vae_feature_weight)
         parser.add_argument("--text-encoder-from", metavar="FOLDER", default="",
                             help="An open_clip folder (e.g. training/miniworld/weights/miniclip) whose text tower is "
                                  "the frozen text encoder, as SD's CLIP is; default: train one with the UNet.")
@@ -62,7 +65,8 @@ class Command(BaseCommand):
                              pool_modern=options["pool_modern"], pool_retro=options["pool_retro"],
                              init_from=options["init_from"], latent_channels=options["latent_channels"],
                              text_encoder_from=options["text_encoder_from"], indonesian=options["indonesian"],
-                             paraphrase=options["paraphrase"])
+                             paraphrase=options["paraphrase"], vae_feature_from=options["vae_feature_from"],
+                             vae_feature_weight=options["vae_feature_weight"])
         if options["tiny"]:
             cfg = dataclasses.replace(cfg, vae_channels=(8, 16, 16), unet_channels=(32, 32, 32), text_hidden=32,
                                       text_layers=1, unet_heads=4, vae_batch=4, unet_batch=4, encode_batch=16)
