@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from generator.engine.files import publish_dir
+from generator.engine.portable import make_portable
 
 from .attributes import sample_attributes
 from .render import render
@@ -33,6 +34,7 @@ def export_pipeline(pipe, out_dir: str | Path, fp16: bool = True, extra_files: d
             _quiet_to(pipe, torch.float16)
         with quiet_progress():
             pipe.save_pretrained(tmp, safe_serialization=True)
+        make_portable(tmp)  # text_model. keys, vocab.json + merges.txt: loads in transformers 4.x too
         for name, content in (extra_files or {}).items():
             if hasattr(content, "save"):
                 content.save(os.path.join(tmp, name))
