@@ -95,6 +95,19 @@ def model_hash_for(folder: Path, allow_pickle: bool) -> str:
     return ""
 
 
+def folder_native_size(folder: str | os.PathLike) -> int | None:
+    """A diffusers folder's native image side from its configs alone (no weights loaded), or None.
+
+    The same number as LoadedModel.native_size: UNet sample_size × the VAE's 2**(levels - 1) downscale.
+    """
+    try:
+        unet = json.loads((Path(folder) / "unet" / "config.json").read_text(encoding="utf-8"))
+        vae = json.loads((Path(folder) / "vae" / "config.json").read_text(encoding="utf-8"))
+        return int(unet["sample_size"]) * 2 ** (len(vae["block_out_channels"]) - 1)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
 def detect_architecture(pipe) -> str:
     """'sdxl', 'sd2-v', 'sd2' or 'sd1', read from the pipeline's components.
 

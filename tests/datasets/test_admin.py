@@ -61,7 +61,8 @@ def test_add_needs_an_upload(admin_client):
 @pytest.fixture
 def ready_dataset(tmp_path):
     source = write_tree(tmp_path / "s", {f"p{i}.png": encode(textured(300, 300, i), "PNG") for i in range(2)})
-    call_command("prepare_dataset", str(source), "--name", "served", "--instance-prompt", "sks", "--workers", "1")
+    call_command("prepare_dataset", str(source), "--name", "served", "--instance-prompt", "sks", "--workers", "1",
+                 "--resolution", "256")
     return Dataset.objects.get(name="served")
 
 

@@ -22,7 +22,7 @@ def hashes(root: Path) -> dict[str, str]:
 def test_folder_becomes_a_ready_dataset(tmp_path, capsys):
     source = write_tree(tmp_path / "scans", messy_files())
     call_command("prepare_dataset", str(source), "--name", "レトロ-set", "--instance-prompt", "sks girl",
-                 "--class-prompt", "a girl", "--workers", "1")
+                 "--class-prompt", "a girl", "--workers", "1", "--min-size", "256")  # explicitly lets 256-511 px in
     dataset = Dataset.objects.get(name="レトロ-set")
     assert dataset.status == "done" and dataset.counts() == EXPECTED
     assert dataset.progress_done == dataset.progress_total == 19  # every picture-named file
@@ -33,9 +33,11 @@ def test_folder_becomes_a_ready_dataset(tmp_path, capsys):
     first = dataset.images.first()
     assert (first.output_name, first.width, first.height) == ("images/0000.png", 512, 512)
     assert (dataset.prepared_dir / first.output_name).is_file()
-    out = capsys.readouterr().out
-    assert "ready: 13 kept, 2 duplicate, 4 rejected, 3 skipped, 1 caption" in out
-    assert "broken/truncated.jpg: cannot decode" in out
+    captured = capsys.readouterr()
+    assert "ready: 13 kept, 2 duplicate, 4 rejected, 3 skipped, 1 caption" in captured.out
+    assert "broken/truncated.jpg: cannot decode" in captured.out
+    upscaled = [r["source"] for r in dataset.manifest["records"] if r.get("upscaled")]
+    assert upscaled and all(f"warning: {name} (" in captured.err for name in upscaled)  # one warning per picture
 
 
 def test_zip_in_bucket_mode(tmp_path):
@@ -43,7 +45,7 @@ def test_zip_in_bucket_mode(tmp_path):
     archive.write_bytes(zip_bytes({"a/wide.png": encode(textured(900, 400, 1), "PNG"),
                                    "a/tall.jpg": encode(textured(400, 800, 2), "JPEG")}))
     call_command("prepare_dataset", str(archive), "--name", "zipped", "--mode", "bucket", "--resolution", "768",
-                 "--instance-prompt", "sks")
+                 "--instance-prompt", "sks", "--min-size", "256")
     dataset = Dataset.objects.get(name="zipped")
     assert dataset.status == "done"
     assert sorted(dataset.images.values_list("bucket", flat=True)) == ["1152x512", "512x1088"]
@@ -68,7 +70,7 @@ def test_no_usable_picture_fails_the_dataset(tmp_path):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--resolution", "500"], "multiple of 64"),
+    (["--resolution", "500"], "multiple of 8 between 64 and 2048"),
     (["--min-size", "0"], "min-size"),
     (["--name", "has space"], "name"),
 ])
@@ -80,6 +82,49 @@ def test_bad_flags_are_one_line_errors(tmp_path, args, message):
     assert "\n" not in str(failure.value)
 
 
+@pytest.mark.parametrize("kind", ["folder", "zip"])
+def test_source_without_pictures_is_one_line_naming_it(tmp_path, kind):
+    if kind == "folder":
+        source = tmp_path / "empty"
+        source.mkdir()
+    else:
+        source = tmp_path / "notes.zip"
+        source.write_bytes(zip_bytes({"readme.md": b"no pictures here"}))
+    with pytest.raises(CommandError) as failure:
+        call_command("prepare_dataset", str(source), "--name", "nothing")
+    assert str(failure.value) == f"{source} holds no pictures (.png/.jpg/.webp/.bmp/.gif/.tif); add some, or point to another folder"
+    assert not Dataset.objects.filter(name="nothing").exists()
+
+
+def test_pictures_below_the_training_size_are_refused_unless_min_size_lets_them_in(tmp_path, capsys):
+    source = write_tree(tmp_path / "s", {"big.png": encode(textured(600, 600, 1), "PNG"),
+                                         "small.png": encode(textured(300, 300, 2), "PNG")})
+    call_command("prepare_dataset", str(source), "--name", "strict", "--instance-prompt", "sks", "--workers", "1")
+    records = {r["source"]: r for r in Dataset.objects.get(name="strict").manifest["records"]}
+    assert records["big.png"]["status"] == "kept" and records["small.png"]["status"] == "rejected"
+    assert "512" in records["small.png"]["reason"] and "warning" not in capsys.readouterr().err
+
+
+def test_64_px_dataset_for_the_mini_world_base_prepares_and_trains(tmp_path):
+    """The shipped base is 64 px: --base-model gives the resolution, nothing is upscaled, and 2 steps train."""
+    from training.dreambooth import load_config, train
+
+    from training.miniworld.shipped import BASE
+
+    source = write_tree(tmp_path / "s", {f"p{i}.png": encode(textured(80 + 10 * i, 70, i), "PNG") for i in range(3)})
+    call_command("prepare_dataset", str(source), "--name", "mini", "--instance-prompt", "sks", "--workers", "1",
+                 "--base-model", str(BASE))
+    dataset = Dataset.objects.get(name="mini")
+    assert dataset.status == "done" and (dataset.resolution, dataset.min_size) == (64, 64)
+    assert sorted(dataset.images.values_list("width", "height")) == [(64, 64)] * 3
+    assert not any(r.get("upscaled") for r in dataset.manifest["records"])
+    cfg = load_config(None, dict(base_model=str(BASE), dataset=str(dataset.prepared_dir), out=str(tmp_path / "run"),
+                                 instance_prompt="sks", resolution=64, max_steps=2, checkpoint_steps=0,
+                                 validation_steps=0))
+    result = train(cfg)
+    assert result.step == 2 and (result.out / "lora_kohya.safetensors").is_file()
+
+
 def test_missing_source(tmp_path):
     with pytest.raises(CommandError, match="does not exist"):
         call_command("prepare_dataset", str(tmp_path / "nope"), "--name", "x")
@@ -89,7 +134,8 @@ def test_missing_source(tmp_path):
 def test_command_line_shows_progress_on_stderr(tmp_path):
     source = write_tree(tmp_path / "s", {f"p{i}.png": encode(textured(300, 300, i), "PNG") for i in range(3)})
     done = subprocess.run(
-        [sys.executable, str(REPO / "manage.py"), "prepare_dataset", str(source), "--name", "cli", "--instance-prompt", "sks"],
+        [sys.executable, str(REPO / "manage.py"), "prepare_dataset", str(source), "--name", "cli", "--instance-prompt", "sks",
+         "--resolution", "256"],
         cwd=REPO, env=worker_env(), capture_output=True, text=True, timeout=120,
     )
     assert done.returncode == 0, done.stderr
@@ -106,7 +152,8 @@ def test_interrupted_preparation_is_failed_and_keeps_the_previous_set(tmp_path):
     from training.tasks import run_preparation
 
     source = write_tree(tmp_path / "s", {f"p{i}.png": encode(textured(300, 300, i), "PNG") for i in range(10)})
-    call_command("prepare_dataset", str(source), "--name", "again", "--instance-prompt", "sks", "--workers", "1")
+    call_command("prepare_dataset", str(source), "--name", "again", "--instance-prompt", "sks", "--workers", "1",
+                 "--resolution", "256")
     dataset = Dataset.objects.get(name="again")
     before = hashes(dataset.prepared_dir)
 

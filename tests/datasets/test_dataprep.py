@@ -176,3 +176,12 @@ def test_dataprep_never_imports_django():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                           cwd=Path(__file__).resolve().parents[2])
     assert done.stdout.strip() == "[]"
+
+
+def test_missing_originals_folder_is_no_usable_pictures_in_one_line(tmp_path):
+    """An upload without pictures leaves no originals folder: the dataset fails with a line, not a traceback."""
+    with pytest.raises(NoUsableImages) as failure:
+        prepare(tmp_path / "originals", tmp_path / "prepared", PrepConfig())
+    assert str(failure.value) == (f"No pictures: {tmp_path / 'originals'} is missing or empty; "
+                                  "add .png/.jpg/.webp/.bmp/.gif/.tif files")
+    assert not (tmp_path / "prepared").exists()

@@ -14,6 +14,9 @@ class Mode(str, Enum):
     BUCKET = "bucket"  # aspect kept: nearest bucket of about resolution^2 pixels (kohya/SDXL style)
 
 
+MIN_RESOLUTION, MAX_RESOLUTION = 64, 2048  # 64: the shipped mini-world base; SD works in multiples of 8 pixels
+
+
 class ConfigError(ValueError):
     """A preparation setting is out of range; the message names the setting."""
 
@@ -30,7 +33,7 @@ class PrepConfig:
 
     resolution: int = 512
     mode: Mode = Mode.CROP
-    min_size: int = 256
+    min_size: int = 256  # shorter pictures are refused; between min_size and resolution they are upscaled (noted)
     instance_prompt: str = ""
     class_prompt: str = ""
     near_duplicate_distance: int = 6
@@ -43,8 +46,10 @@ class PrepConfig:
         self.validate()
 
     def validate(self) -> None:
-        if not 256 <= self.resolution <= 2048 or self.resolution % 64:
-            raise ConfigError(f"resolution {self.resolution}: expected a multiple of 64 between 256 and 2048")
+        if not MIN_RESOLUTION <= self.resolution <= MAX_RESOLUTION or self.resolution % 8:
+            raise ConfigError(f"resolution {self.resolution}: expected a multiple of 8 between {MIN_RESOLUTION} and "
+                              f"{MAX_RESOLUTION} (the base model's native size: 64 for the mini-world base, 512 "
+                              f"for SD 1.x), e.g. {max(MIN_RESOLUTION, min(self.resolution, MAX_RESOLUTION)) // 8 * 8}")
         if self.min_size < 1:
             raise ConfigError(f"min-size {self.min_size}: expected a positive number of pixels")
         if not 0 <= self.near_duplicate_distance <= 32:

@@ -60,12 +60,13 @@ class PrepResult:
 def prepare(source: Path, target: Path, config: PrepConfig, progress: Progress | None = None) -> PrepResult:
     """Prepare every file under `source` into `target` (replaced as a whole when done).
 
-    Raises NoUsableImages (target untouched) when no picture survives.
+    Raises NoUsableImages (target untouched) when no picture survives, or there is no picture at all.
     """
     require_strict_decoding()
     source, target = Path(source), Path(target)
-    if not source.is_dir():
-        raise FileNotFoundError(f"{source} is not a folder")
+    if not source.is_dir():  # an empty upload leaves no originals folder behind
+        raise NoUsableImages(f"No pictures: {source} is missing or empty; add {sources.PICTURE_KINDS} files",
+                             manifest.build([], config.output_settings()))
     publish.remove_leftovers(target)
     files = sources.scan(source)
     images = [f.rel for f in files if f.kind is sources.Kind.IMAGE]

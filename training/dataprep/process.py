@@ -78,7 +78,8 @@ def _prepare_pixels(data: bytes, config: PrepConfig, result: Prepared, output_fi
     short_side = min(image.size)
     if short_side < config.min_size:
         raise RejectedImage(
-            f"too small: {image.width}x{image.height}, the short side is under the {config.min_size}-pixel minimum"
+            f"too small: {image.width}x{image.height}, the short side is under the {config.min_size}-pixel minimum "
+            "(a lower min-size lets it in, upscaled)"
         )
     result.pixel_sha256 = dedup.pixel_sha256(image)
     result.dhash = dedup.dhash(image)

@@ -13,18 +13,28 @@ BUCKET_MIN_SIDE = 256
 BUCKET_MAX_SIDE = 2048
 
 
+def bucket_grid(resolution: int) -> tuple[int, int, int]:
+    """(step, min side, max side) of the buckets: kohya's 64 / 256 / 2048 from 256 px up; below, the same shape
+    scaled down (64 px, the mini-world base: steps of 8 from 32 to 256), so small models get buckets too."""
+    if resolution >= BUCKET_MIN_SIDE:
+        return BUCKET_STEP, BUCKET_MIN_SIDE, BUCKET_MAX_SIDE
+    step = max(8, resolution // 8 // 8 * 8)
+    return step, resolution // 2 // step * step, 4 * resolution
+
+
 @lru_cache(maxsize=None)
 def buckets(resolution: int) -> tuple[tuple[int, int], ...]:
-    """Sizes (w, h) with sides multiples of 64 in 256..2048 and w*h <= resolution^2, as kohya does.
+    """Sizes (w, h) on bucket_grid(resolution) with w*h <= resolution^2, as kohya does.
 
     For each width only the tallest height that fits the pixel budget is kept, so every bucket
     holds about as many pixels as the square one.
     """
+    step, min_side, max_side = bucket_grid(resolution)
     max_area = resolution * resolution
     sizes = set()
-    for width in range(BUCKET_MIN_SIDE, BUCKET_MAX_SIDE + 1, BUCKET_STEP):
-        height = min(BUCKET_MAX_SIDE, (max_area // width) // BUCKET_STEP * BUCKET_STEP)
-        if height >= BUCKET_MIN_SIDE:
+    for width in range(min_side, max_side + 1, step):
+        height = min(max_side, (max_area // width) // step * step)
+        if height >= min_side:
             sizes.add((width, height))
             sizes.add((height, width))
     return tuple(sorted(sizes))

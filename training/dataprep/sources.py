@@ -4,11 +4,13 @@ The order is the sorted relative POSIX path, the same on every machine and file 
 what makes output names (0000.png, 0001.png, ...) stable across re-runs.
 """
 import os
+import zipfile
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path, PurePosixPath
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".jpe", ".jfif", ".webp", ".bmp", ".dib", ".gif", ".tif", ".tiff"})
+PICTURE_KINDS = ".png/.jpg/.webp/.bmp/.gif/.tif"  # how messages name IMAGE_SUFFIXES
 CAPTION_SUFFIX = ".txt"
 SYSTEM_FOLDERS = frozenset({"__MACOSX", ".git", ".svn", "@eaDir"})
 SYSTEM_FILES = frozenset({"thumbs.db", "desktop.ini", ".ds_store"})
@@ -38,6 +40,15 @@ def scan(root: Path) -> list[SourceFile]:
     for rel in images:
         by_stem.setdefault(_stem_key(rel), []).append(rel)
     return [_classify(root, rel, by_stem) for rel in rels]
+
+
+def has_pictures(source: Path) -> bool:
+    """Whether a folder or a zip archive holds at least one picture file (by name; decoding comes later)."""
+    if Path(source).is_dir():
+        return any(_suffix(rel) in IMAGE_SUFFIXES and not _system_reason(rel) for rel in _walk(Path(source)))
+    with zipfile.ZipFile(source) as archive:
+        return any(_suffix(name) in IMAGE_SUFFIXES and not _system_reason(name) and not name.endswith("/")
+                   for name in archive.namelist())
 
 
 def caption_files(sources: list[SourceFile]) -> dict[str, str]:

@@ -15,8 +15,27 @@ from tqdm import tqdm
 
 from training import services
 from training.dataprep import ConfigError, PrepConfig, summary
+from training.dataprep.sources import PICTURE_KINDS, has_pictures
 from training.models import Dataset
 from training.tasks import run_preparation
+
+
+def base_native_size(name_or_path: str | None) -> int:
+    """The native image side of the base model the set is for: a diffusers folder, a registered name, or the
+    default model; 512 when none is known."""
+    from generator.engine.loading import folder_native_size
+    from generator.models import AIModel
+    from generator.services import default_model
+
+    if name_or_path and Path(name_or_path).is_dir():
+        size = folder_native_size(name_or_path)
+        if size is None:
+            raise CommandError(f"--base-model {name_or_path}: not a diffusers folder (no unet/ and vae/ configs)")
+        return size
+    model = AIModel.objects.filter(name=name_or_path).first() if name_or_path else default_model()
+    if name_or_path and model is None:
+        raise CommandError(f"--base-model {name_or_path}: no such folder and no registered model of that name")
+    return model.native_size if model is not None else 512
 
 
 class Command(BaseCommand):
@@ -25,15 +44,24 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("src", help="Folder or .zip with the pictures (and optional same-name .txt captions).")
         parser.add_argument("--name", required=True, help="Dataset name (slug; the folder under media/datasets/).")
-        parser.add_argument("--resolution", type=int, default=512, help="Training size in pixels (multiple of 64).")
+        parser.add_argument("--base-model", help="Registered model name or diffusers folder the set is for: "
+                                                 "--resolution defaults to its native size (default: the default model's)")
+        parser.add_argument("--resolution", type=int, help="Training size in pixels (multiple of 8; default: the base "
+                                                           "model's native size, 64 for the mini-world base, else 512).")
         parser.add_argument("--mode", choices=[m.value for m in Dataset.Mode], default="crop")
-        parser.add_argument("--min-size", type=int, default=256, help="Reject pictures whose short side is smaller.")
+        parser.add_argument("--min-size", type=int, help="Reject pictures whose short side is smaller (default: the "
+                                                         "resolution, so nothing is upscaled; lower it to let smaller "
+                                                         "pictures in, each upscaled one is listed).")
         parser.add_argument("--instance-prompt", default="", help="Caption for pictures without a .txt file.")
         parser.add_argument("--class-prompt", default="")
         parser.add_argument("--workers", type=int, default=0, help="Threads for decoding and resizing (0: one per usable CPU core).")
 
     def handle(self, *args, **options):
         source = Path(options["src"])
+        if options["resolution"] is None:
+            options["resolution"] = base_native_size(options["base_model"])
+        if options["min_size"] is None:
+            options["min_size"] = options["resolution"]
         self._check(source, options)
         dataset = self._create(options)
         try:
@@ -51,12 +79,17 @@ class Command(BaseCommand):
         for record in result.manifest["records"]:
             if record["status"] in ("rejected", "skipped", "duplicate"):
                 self.stdout.write(f"  {record['status']:<9} {record['source']}: {record.get('reason', '')}")
+            elif record.get("upscaled"):
+                size = "x".join(map(str, record["source_size"]))
+                self.stderr.write(f"  warning: {record['source']} ({size}) was upscaled to the training size")
 
     def _check(self, source: Path, options) -> None:
         if not source.exists():
             raise CommandError(f"{source} does not exist")
         if not (source.is_dir() or zipfile.is_zipfile(source)):
             raise CommandError(f"{source} is neither a folder nor a zip archive")
+        if not has_pictures(source):
+            raise CommandError(f"{source} holds no pictures ({PICTURE_KINDS}); add some, or point to another folder")
         try:
             PrepConfig(resolution=options["resolution"], mode=options["mode"], min_size=options["min_size"])
         except ConfigError as exc:
@@ -69,8 +102,8 @@ class Command(BaseCommand):
             name=options["name"], instance_prompt=options["instance_prompt"], class_prompt=options["class_prompt"],
             resolution=options["resolution"], mode=options["mode"], min_size=options["min_size"],
         )
-        try:
-            dataset.full_clean(exclude=["instance_prompt"])
+        try:  # the resolution was checked by PrepConfig, which allows the mini-world base's 64 px
+            dataset.full_clean(exclude=["instance_prompt", "resolution"])
         except ValidationError as exc:
             raise CommandError("; ".join(f"{k}: {' '.join(v)}" for k, v in exc.message_dict.items())) from None
         if dataset.root.exists():
