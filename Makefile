@@ -47,10 +47,13 @@ serve: install
 	$(VENV)/bin/gunicorn retroportal.wsgi:application --bind $(BIND) --workers $(WEB_CONCURRENCY) \
 	  --threads $${WEB_THREADS:-4} --timeout 60 --graceful-timeout 20 --access-logfile -
 
+# lint-imports: the layers in .importlinter (engines import no Django/RQ/Redis, generator never imports training).
 test: install-dev browser
+	$(VENV)/bin/lint-imports
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 test-fast: install-dev
+	$(VENV)/bin/lint-imports
 	$(PY) -m pytest -m "not browser and not slow" $(PYTEST_ARGS)
 
 bench: install-dev

@@ -257,9 +257,7 @@ def wait(evaluations, timeout: float = 3600, interval: float = 0.5, on_tick=None
 # -- pages -------------------------------------------------------------------------------------------------
 def loss_svg(run: TrainingRun, width: int = 600, height: int = 200) -> str:
     """The training loss per step (metrics.csv, thinned like the admin's live curve) as inline SVG."""
-    from training.admin import _losses
-
-    points = _losses(run)
+    points = run.loss_points()
     if len(points) < 2:
         return "<p class=note>(no loss curve: fewer than two logged steps)</p>"
     x0, x1 = points[0][0], points[-1][0]

@@ -4,6 +4,7 @@ Files live under MEDIA_ROOT/datasets/<name>/: `originals/` holds the upload exac
 modified), `prepared/` the output of `training.dataprep` (images/, manifest.json, contact_sheet.png),
 which is replaced as a whole each time the dataset is prepared.
 """
+import csv
 import shutil
 from pathlib import Path
 
@@ -290,13 +291,36 @@ class TrainingRun(jobs.QueuedJob):
     def progress_percent(self) -> int:
         return int(100 * self.step / self.max_steps) if self.max_steps else 0
 
+    def eta_text(self) -> str:
+        """'1h 05m', '3m 20s' or '12s' while running with an estimate; '—' otherwise."""
+        if self.status != self.Status.RUNNING or self.eta_seconds is None:
+            return "—"
+        hours, rest = divmod(int(round(self.eta_seconds)), 3600)
+        minutes, seconds = divmod(rest, 60)
+        return f"{hours}h {minutes:02d}m" if hours else (f"{minutes}m {seconds:02d}s" if minutes else f"{seconds}s")
 
-def config_error_field(message: str) -> str:
-    """The setting a ConfigError names ('rank: expected >= 1' -> 'rank'); 'config' for unknown keys or none."""
-    head = message.split(":", 1)[0].strip()
-    if head.startswith("unknown setting"):
-        return "config"
-    return head if head.isidentifier() else "config"
+    def loss_points(self, max_points: int = 400) -> list[list[float]]:
+        """[[step, loss], ...] from metrics.csv, thinned to at most `max_points` (the last one kept)."""
+        try:
+            with open(self.out_path / "metrics.csv", newline="", encoding="utf-8") as fh:
+                rows = [[int(r["step"]), float(r["loss"])] for r in csv.DictReader(fh) if r.get("step") and r.get("loss")]
+        except (OSError, ValueError, KeyError):
+            return []
+        if len(rows) > max_points:
+            stride = -(-len(rows) // max_points)
+            rows = rows[::stride] + ([rows[-1]] if (len(rows) - 1) % stride else [])
+        return rows
+
+    def log_tail(self, lines: int = 40) -> str:
+        """The last `lines` lines of train.log (read from its last 16 KiB)."""
+        try:
+            with open(self.log_path, "rb") as fh:
+                fh.seek(0, 2)
+                fh.seek(max(0, fh.tell() - 16384))
+                text = fh.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
+        return "\n".join(text.splitlines()[-lines:])
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -437,7 +461,8 @@ class EvaluationImage(models.Model):
 
 class Sweep(models.Model):
     """A grid of training runs described in TOML (training.sweeps); 'continue' starts, resumes or skips its
-    runs and evaluates the finished ones — the admin's form of `manage.py sweep`."""
+    runs and evaluates the finished ones — the admin's form of `manage.py sweep`. The TOML is validated by
+    the admin's form (training.forms.SweepForm): reading it looks up models and datasets."""
 
     name = models.SlugField(max_length=60, unique=True, help_text="Run names start with it (the TOML's 'name' wins).")
     spec = models.TextField(help_text="TOML: base_model, dataset, [base] TrainConfig keys, [grid] lists "
@@ -450,19 +475,3 @@ class Sweep(models.Model):
 
     def __str__(self):
         return self.name
-
-    def parse(self):
-        from training.sweeps import SweepError, parse_sweep
-
-        try:
-            return parse_sweep(self.spec or "", self.name or "sweep")
-        except SweepError as exc:
-            raise ValidationError({"spec": str(exc)}) from None
-
-    def clean(self):
-        super().clean()
-        self.name = self.parse().name
-
-    def save(self, *args, **kwargs):
-        self.name = self.parse().name
-        super().save(*args, **kwargs)

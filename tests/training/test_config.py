@@ -40,8 +40,9 @@ def test_unknown_toml_key_is_named(tmp_path):
                                        ("train_text_encoder = 3", "train_text_encoder"),
                                        ("export_dtype = 'bf8'", "export_dtype")])
 def test_bad_value_is_named(tmp_path, line, name):
-    with pytest.raises(ConfigError, match=f"^{name}:"):
+    with pytest.raises(ConfigError, match=f"^{name}:") as caught:
         load_config(_toml(tmp_path, REQUIRED + line + "\n"), {})
+    assert caught.value.field == name and str(caught.value) == f"{name}: {caught.value.message}"
 
 
 def test_flags_override_toml_and_config_is_saved(tmp_path, make_cfg):

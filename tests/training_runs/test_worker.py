@@ -116,8 +116,9 @@ def test_killed_worker_is_reconciled_as_interrupted_and_resumes(make_run, start_
 
 def test_reconcile_runs_command_marks_a_lost_queued_run(make_run, redis_clean, capsys):
     run = make_run("lost-run")
-    TrainingRun.objects.filter(pk=run.pk).update(status="queued", rq_job_id="training-run-nowhere")
-    TrainingRun.objects.filter(pk=run.pk).update(updated_at=run.created_at.replace(year=2000))
+    # queued long ago (past the enqueue grace period), and Redis has no such job
+    TrainingRun.objects.filter(pk=run.pk).update(status="queued", rq_job_id="training-run-nowhere",
+                                                 queued_at=run.created_at.replace(year=2000))
     call_command("reconcile_runs")
     assert "lost-run: queued -> interrupted" in capsys.readouterr().out
     assert reload(run).status == "interrupted" and "lost from the queue" in run.error

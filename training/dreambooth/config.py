@@ -28,7 +28,13 @@ RESUMABLE_CHANGES = frozenset(
 
 
 class ConfigError(ValueError):
-    """A setting is unknown or out of range; the message names the setting."""
+    """A setting is unknown or out of range. `field` names it (like ParamError; None when the message lists
+    several unknown ones) and `message` says what is wrong; str() is 'field: message'."""
+
+    def __init__(self, field: str | None, message: str):
+        super().__init__(f"{field}: {message}" if field else message)
+        self.field = field
+        self.message = message
 
 
 @dataclass
@@ -103,7 +109,7 @@ class TrainConfig:
     def validate(self) -> None:
         for name in ("base_model", "dataset", "out", "instance_prompt"):
             if not str(getattr(self, name)).strip():
-                raise ConfigError(f"{name}: required, got an empty value")
+                raise ConfigError(name, "required, got an empty value")
         _choice("method", self.method, METHODS)
         _choice("lr_scheduler", self.lr_scheduler, LR_SCHEDULERS)
         _choice("mixed_precision", self.mixed_precision, MIXED_PRECISION)
@@ -116,31 +122,30 @@ class TrainConfig:
                      "adam_weight_decay", "noise_offset", "prior_loss_weight", "max_grad_norm"):
             _at_least(name, getattr(self, name), 0)
         if self.export_single_file and self.method != "full":
-            raise ConfigError("export_single_file: only full fine-tunes make a whole model; "
+            raise ConfigError("export_single_file", "only full fine-tunes make a whole model; "
                               "LoRA runs already write lora_kohya.safetensors for A1111/ComfyUI")
         if self.resolution < 8 or self.resolution % 8:
-            raise ConfigError(f"resolution: {self.resolution} is not a multiple of 8 (>= 8)")
+            raise ConfigError("resolution", f"{self.resolution} is not a multiple of 8 (>= 8)")
         if self.resolution % self.bucket_step:
-            raise ConfigError(f"bucket_step: {self.bucket_step} does not divide resolution {self.resolution}")
+            raise ConfigError("bucket_step", f"{self.bucket_step} does not divide resolution {self.resolution}")
         for name in ("learning_rate", "text_encoder_lr", "alpha", "snr_gamma"):
             value = getattr(self, name)
             if value is not None and not value > 0:
-                raise ConfigError(f"{name}: expected a positive number, got {value}")
+                raise ConfigError(name, f"expected a positive number, got {value}")
         if not 0 < self.ema_decay < 1:
-            raise ConfigError(f"ema_decay: expected a number in (0, 1), got {self.ema_decay}")
+            raise ConfigError("ema_decay", f"expected a number in (0, 1), got {self.ema_decay}")
         if self.stop_text_encoder_after is not None:
             _at_least("stop_text_encoder_after", self.stop_text_encoder_after, 0)
             if not self.train_text_encoder:
-                raise ConfigError("stop_text_encoder_after: set, but train_text_encoder is off")
+                raise ConfigError("stop_text_encoder_after", "set, but train_text_encoder is off")
         if self.with_prior_preservation:
             self._validate_prior()
 
     def _validate_prior(self) -> None:
         if not self.class_prompt.strip():
-            raise ConfigError("class_prompt: required with with_prior_preservation (e.g. 'an anime girl')")
+            raise ConfigError("class_prompt", "required with with_prior_preservation (e.g. 'an anime girl')")
         if _norm(self.class_prompt) == _norm(self.instance_prompt):
-            raise ConfigError(
-                "class_prompt: equal to instance_prompt; prior preservation needs the generic class "
+            raise ConfigError("class_prompt", "equal to instance_prompt; prior preservation needs the generic class "
                 "(e.g. 'an anime girl') while the instance prompt names the concept ('an sks anime girl')"
             )
 
@@ -151,12 +156,12 @@ def _norm(prompt: str) -> str:
 
 def _choice(name: str, value, choices) -> None:
     if value not in choices:
-        raise ConfigError(f"{name}: {value!r} is not one of {', '.join(choices)}")
+        raise ConfigError(name, f"{value!r} is not one of {', '.join(choices)}")
 
 
 def _at_least(name: str, value, low) -> None:
     if value < low:
-        raise ConfigError(f"{name}: expected >= {low}, got {value}")
+        raise ConfigError(name, f"expected >= {low}, got {value}")
 
 
 FIELDS = {f.name: f for f in dataclasses.fields(TrainConfig)}
@@ -171,11 +176,11 @@ def _coerce(name: str, value):
     if value is None or (optional and value == ""):
         if optional:
             return None
-        raise ConfigError(f"{name}: a value is required")
+        raise ConfigError(name, "a value is required")
     try:
         return _coerce_to(base, value)
     except (TypeError, ValueError) as exc:
-        raise ConfigError(f"{name}: bad value {value!r} ({exc})") from None
+        raise ConfigError(name, f"bad value {value!r} ({exc})") from None
 
 
 def _coerce_to(base, value):
@@ -210,18 +215,18 @@ def load_config(toml_path: str | os.PathLike | None = None, cli_overrides: dict 
             with open(toml_path, "rb") as f:
                 values.update(tomllib.load(f))
         except FileNotFoundError:
-            raise ConfigError(f"config: {toml_path} does not exist") from None
+            raise ConfigError("config", f"{toml_path} does not exist") from None
         except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"config: {toml_path} is not valid TOML ({exc})") from None
+            raise ConfigError("config", f"{toml_path} is not valid TOML ({exc})") from None
     values.update({k: v for k, v in (cli_overrides or {}).items() if v is not None})
     values = {key.replace("-", "_"): value for key, value in values.items()}
     unknown = sorted(set(values) - set(FIELDS))
     if unknown:
-        raise ConfigError(f"unknown setting{'s' if len(unknown) > 1 else ''}: {', '.join(unknown)}")
+        raise ConfigError(None, f"unknown setting{'s' if len(unknown) > 1 else ''}: {', '.join(unknown)}")
     missing = [n for n, f in FIELDS.items() if f.default is dataclasses.MISSING
                and f.default_factory is dataclasses.MISSING and n not in values]
     if missing:
-        raise ConfigError(f"{missing[0]}: required")
+        raise ConfigError(missing[0], "required")
     return TrainConfig(**{name: _coerce(name, value) for name, value in values.items()})
 
 
@@ -245,7 +250,6 @@ def check_resume_compatible(cfg: TrainConfig, saved_path: str | os.PathLike) -> 
     changed = sorted(k for k in set(saved) | set(current) if k not in RESUMABLE_CHANGES
                      and saved.get(k) != current.get(k))
     if changed:
-        raise ConfigError(
-            f"resume: {', '.join(changed)} differ from the run in {cfg.out} "
+        raise ConfigError("resume", f"{', '.join(changed)} differ from the run in {cfg.out} "
             f"(saved {', '.join(f'{k}={saved.get(k)!r}' for k in changed)}); use the same settings or a new --out"
         )

@@ -51,12 +51,12 @@ def preflight(cfg: TrainConfig) -> tuple[list[Example], Path | None]:
             cfg.out, cfg.base_model, cfg.class_prompt, cfg.resolution))
         class_images.check_class_dir(class_dir, Path(cfg.dataset), [e.path for e in examples])
     if cfg.use_8bit_adam and importlib.util.find_spec("bitsandbytes") is None:
-        raise ConfigError("use_8bit_adam: bitsandbytes is not installed (pip install bitsandbytes), or turn it off")
+        raise ConfigError("use_8bit_adam", "bitsandbytes is not installed (pip install bitsandbytes), or turn it off")
     out = Path(cfg.out)
     if cfg.resume and (out / "config.toml").exists():
         check_resume_compatible(cfg, out / "config.toml")
     elif not cfg.resume and (checkpointing.checkpoints(out) or (out / "metrics.csv").exists()):
-        raise ConfigError(f"out: {out} already holds a run; pass resume to continue it, or choose another folder")
+        raise ConfigError("out", f"{out} already holds a run; pass resume to continue it, or choose another folder")
     return examples, class_dir
 
 
@@ -74,7 +74,7 @@ def _accelerator(cfg: TrainConfig):
         return Accelerator(mixed_precision=cfg.mixed_precision, cpu=not torch.cuda.is_available(),
                            log_with="tensorboard" if tensorboard else None, project_dir=str(Path(cfg.out) / "logs"))
     except (ValueError, RuntimeError) as exc:
-        raise ConfigError(f"mixed_precision: {cfg.mixed_precision} is not available here ({exc})") from None
+        raise ConfigError("mixed_precision", f"{cfg.mixed_precision} is not available here ({exc})") from None
 
 
 def _optimizer(cfg: TrainConfig, unet_params: list, te_params: list):
@@ -126,7 +126,7 @@ def setup(cfg: TrainConfig, examples: list[Example], class_dir: Path | None) -> 
     set_seed(cfg.seed)  # LoRA's random A init
     comps = models.load_components(cfg.base_model)
     if cfg.export_single_file and comps.base_version != "sd_v1":
-        raise ConfigError("export_single_file: single-file export supports SD 1.x bases only "
+        raise ConfigError("export_single_file", "single-file export supports SD 1.x bases only "
                           f"(this base is {comps.base_version}); the diffusers folder works in ComfyUI")
     weight_dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(cfg.mixed_precision, torch.float32)
     comps.vae.to(acc.device)

@@ -34,10 +34,10 @@ def check_base_model(path: str) -> None:
     """Refuse, before loading anything, a base model that is not a local SD 1.x/2.x diffusers folder."""
     index = Path(path) / "model_index.json"
     if not index.exists():
-        raise ConfigError(f"base_model: {path} is not a diffusers pipeline folder (no model_index.json)")
+        raise ConfigError("base_model", f"{path} is not a diffusers pipeline folder (no model_index.json)")
     cls = json.loads(index.read_text(encoding="utf-8")).get("_class_name", "")
     if cls != "StableDiffusionPipeline":
-        raise ConfigError(f"base_model: {path} is a {cls}; DreamBooth here trains StableDiffusionPipeline (SD 1.x/2.x)")
+        raise ConfigError("base_model", f"{path} is a {cls}; DreamBooth here trains StableDiffusionPipeline (SD 1.x/2.x)")
 
 
 def load_components(path: str) -> Components:
