@@ -174,7 +174,7 @@ RETROPORTAL_CLIP_MODEL = os.environ.get("RETROPORTAL_CLIP_MODEL", "ViT-H-14/laio
 RETROPORTAL_DINO_MODEL = os.environ.get("RETROPORTAL_DINO_MODEL", "facebook/dino-vits16")
 RETROPORTAL_EVALUATION_TIMEOUT = env_int("RETROPORTAL_EVALUATION_TIMEOUT", 6 * 3600)  # seconds per checkpoint evaluation
 # Evaluation settings for the admin action / `evaluate --run` / sweeps, as JSON, e.g. '{"steps": 30, "images_per_prompt": 4}'
-# (keys of training.evaluations.DEFAULT_SETTINGS).
+# (keys of training.run_evaluations.DEFAULT_SETTINGS).
 try:
     import json as _json
 
@@ -241,7 +241,7 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 10 * 1024 *
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 1000
 DATA_UPLOAD_MAX_NUMBER_FILES = env_int("DATA_UPLOAD_MAX_NUMBER_FILES", 2000)  # dataset uploads (admins)
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440  # larger files are streamed to a temporary file, not held in RAM
-# The total size of a dataset upload is bounded by RETROPORTAL_DATASET_MAX_BYTES (training.services); put a
+# The total size of a dataset upload is bounded by RETROPORTAL_DATASET_MAX_BYTES (training.datasets); put a
 # body-size limit in front of gunicorn as well (nginx client_max_body_size) in production.
 
 # Production hardening (manage.py check --deploy is clean with DEBUG off).

@@ -6,7 +6,7 @@ import typing
 from django import forms
 
 from generator.models import AIModel
-from training import services, sweeps
+from training import datasets, sweeps
 from training.dreambooth.config import FIELDS, ConfigError, TrainConfig
 from training.models import RUN_MANAGED_SETTINGS, Dataset, Sweep, TrainingRun
 
@@ -47,8 +47,8 @@ class DatasetAdminForm(forms.ModelForm):
         if not files and self.instance.pk is None:
             raise forms.ValidationError("Upload at least one picture or a zip archive.")
         try:
-            services.check_uploads(files)
-        except services.UploadRefused as exc:
+            datasets.check_uploads(files)
+        except datasets.UploadRefused as exc:
             raise forms.ValidationError(str(exc)) from None
         return files
 

@@ -324,7 +324,7 @@ class TrainingRun(jobs.QueuedJob):
 
 
 # ---------------------------------------------------------------------------------------------------------
-# Evaluations of checkpoints and base models (training.evaluation; training.evaluations queues them on the
+# Evaluations of checkpoints and base models (training.evaluation; training.run_evaluations queues them on the
 # 'generation' queue, training.tasks.run_evaluation_job runs them).
 
 def validate_suite_text(text: str, name: str = "suite"):

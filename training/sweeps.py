@@ -16,7 +16,7 @@
     max_steps = [200, 400]        # any TrainConfig key
     regularization = ["none", "l2sp"]   # none | l2sp | l2 | prior (prior preservation with the dataset's class prompt)
 
-    [evaluation]                  # training.evaluations settings (images_per_prompt, steps, prompt_keys, …)
+    [evaluation]                  # training.run_evaluations settings (images_per_prompt, steps, prompt_keys, …)
     images_per_prompt = 2
 
 Resumable: a run that exists is never trained again when done ('skip'), resumed when cancelled,
@@ -33,7 +33,7 @@ from pathlib import Path
 
 from django.db import transaction
 
-from training import evaluations, runs
+from training import run_evaluations, runs
 from training.models import Dataset, DatasetImage, TrainingRun
 
 GRID_SPECIAL = ("dataset_size", "regularization")
@@ -224,13 +224,13 @@ def evaluate_all(sweep: Sweep, sweep_runs: list[TrainingRun], say) -> list:
         if run.status != TrainingRun.Status.DONE:
             continue
         try:
-            new = evaluations.evaluate_run(run, sweep.checkpoints, None, sweep.evaluation)
-        except evaluations.EvaluationRefused as exc:
+            new = run_evaluations.evaluate_run(run, sweep.checkpoints, None, sweep.evaluation)
+        except run_evaluations.EvaluationRefused as exc:
             say(f"warning: {exc}")
             continue
         say(f"evaluate {run.name}: {len(new)} queued" if new else f"skip evaluation of {run.name} (done)")
         queued += new
-    pending = evaluations.Evaluation.objects.filter(training_run__in=sweep_runs, status__in=evaluations.PENDING)
+    pending = run_evaluations.Evaluation.objects.filter(training_run__in=sweep_runs, status__in=run_evaluations.PENDING)
     return queued + [e for e in pending if e not in queued]
 
 
@@ -241,7 +241,7 @@ def table(sweep: Sweep, sweep_runs: list[TrainingRun]) -> list[dict]:
     rows = []
     for spec, run in zip(sweep.runs, sweep_runs):
         run.refresh_from_db()
-        chosen = evaluations.chosen_evaluation(run)
+        chosen = run_evaluations.chosen_evaluation(run)
         m = (chosen.overall if chosen else None) or {}
         rows.append({"run": run.name, **{k: spec.values.get(k) for k in sweep.grid_keys}, "status": run.status,
                      "checkpoint": chosen.checkpoint if chosen else "", "recommended": run.recommended_checkpoint,

@@ -20,7 +20,7 @@ PROGRESS_INTERVAL_S = 0.5
 
 def prepare_dataset_job(dataset_id: int) -> str:
     """RQ entry point: prepare one dataset; returns the summary line."""
-    from training.services import PREPARATION
+    from training.datasets import PREPARATION
 
     with jobs.running(PREPARATION, dataset_id) as dataset:
         if dataset is None:
@@ -273,7 +273,7 @@ def register_result(run, cfg, result):
 
 
 # ---------------------------------------------------------------------------------------------------------
-# Evaluations: training.evaluations queues run_evaluation_job(evaluation_id) on the 'generation' queue.
+# Evaluations: training.run_evaluations queues run_evaluation_job(evaluation_id) on the 'generation' queue.
 
 EVAL_PROGRESS_INTERVAL_S = 0.5
 _DINO_ENCODERS: dict = {}  # spec -> DinoEncoder, kept for the worker process's lifetime (like the CLIP cache)
@@ -301,7 +301,7 @@ def evaluation_encoders(clip_spec: str, dino_spec: str | None):
 def run_evaluation_job(evaluation_id: int) -> str:
     """RQ entry point: evaluate one checkpoint (or model); returns its final status. Never raises for a
     failed evaluation (the row says failed, with the one-line reason)."""
-    from training.evaluations import EVALUATION
+    from training.run_evaluations import EVALUATION
     from training.models import Evaluation
 
     with jobs.running(EVALUATION, evaluation_id) as evaluation:
@@ -312,7 +312,7 @@ def run_evaluation_job(evaluation_id: int) -> str:
 
 def _run_evaluation(evaluation) -> str:
     from generator.tasks import one_line
-    from training import evaluations
+    from training import run_evaluations
     from training.models import Evaluation
 
     try:
@@ -321,29 +321,29 @@ def _run_evaluation(evaluation) -> str:
     except Exception as exc:
         import logging
 
-        logging.getLogger("training.evaluations").exception("evaluation %s failed", evaluation.name)
+        logging.getLogger("training.run_evaluations").exception("evaluation %s failed", evaluation.name)
         Evaluation.objects.filter(pk=evaluation.pk).update(
             status=Evaluation.Status.FAILED, error=one_line(exc), finished_at=timezone.now())
         status = Evaluation.Status.FAILED
     if evaluation.training_run_id:
-        evaluations.update_recommendation(evaluation.training_run)
+        run_evaluations.update_recommendation(evaluation.training_run)
     return status
 
 
 def _evaluate(evaluation) -> None:
     from generator.tasks import pipeline_cache
-    from training import evaluations
+    from training import run_evaluations
     from training.evaluation.evaluate import evaluate
     from training.evaluation.report import render_report, write_report
     from training.models import Evaluation, EvaluationImage
 
     s = evaluation.settings
-    suite = evaluations.suite_for(evaluation.suite, s)
+    suite = run_evaluations.suite_for(evaluation.suite, s)
     out = evaluation.out_path
     run = evaluation.training_run
     if run is not None:
         source, lora, scale = run.base_model.pipeline_spec()
-        found = {name: path for _, name, path in evaluations.run_checkpoints(run)}
+        found = {name: path for _, name, path in run_evaluations.run_checkpoints(run)}
         if evaluation.checkpoint not in found:
             raise FileNotFoundError(f"{run.name}: {evaluation.checkpoint} is no longer on disk "
                                     "(checkpoints_total_limit removed it, or the outputs were deleted)")

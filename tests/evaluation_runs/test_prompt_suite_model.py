@@ -4,7 +4,7 @@ from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.urls import reverse
 
-from training import evaluations
+from training import run_evaluations
 from training.models import PromptSuite
 
 pytestmark = pytest.mark.django_db
@@ -46,20 +46,20 @@ def test_default_suite_is_there_and_subsets_are_checked():
     suite = PromptSuite.default()
     assert suite.name == "retro_default" and PromptSuite.default().pk == suite.pk
     assert len(suite.parse().concepts) > 4 and suite.parse().languages == ["en", "id"]
-    with pytest.raises(evaluations.EvaluationRefused, match="unknown prompt key"):
-        evaluations.suite_for(suite, {"prompt_keys": ["no-such-concept"], "languages": None})
-    with pytest.raises(evaluations.EvaluationRefused, match="none of them"):
-        evaluations.suite_for(suite, {"prompt_keys": None, "languages": ["fr"]})
+    with pytest.raises(run_evaluations.EvaluationRefused, match="unknown prompt key"):
+        run_evaluations.suite_for(suite, {"prompt_keys": ["no-such-concept"], "languages": None})
+    with pytest.raises(run_evaluations.EvaluationRefused, match="none of them"):
+        run_evaluations.suite_for(suite, {"prompt_keys": None, "languages": ["fr"]})
 
 
 def test_unknown_evaluation_settings_are_refused_by_name(settings):
-    with pytest.raises(evaluations.EvaluationRefused, match="evaluation: unknown evaluation setting.s. stpes"):
-        evaluations.resolve_settings({"stpes": 3})
+    with pytest.raises(run_evaluations.EvaluationRefused, match="evaluation: unknown evaluation setting.s. stpes"):
+        run_evaluations.resolve_settings({"stpes": 3})
     settings.RETROPORTAL_EVALUATION_DEFAULTS = {"images": 3}
-    with pytest.raises(evaluations.EvaluationRefused, match="RETROPORTAL_EVALUATION_DEFAULTS: unknown .* images;"):
-        evaluations.resolve_settings({})
+    with pytest.raises(run_evaluations.EvaluationRefused, match="RETROPORTAL_EVALUATION_DEFAULTS: unknown .* images;"):
+        run_evaluations.resolve_settings({})
     settings.RETROPORTAL_EVALUATION_DEFAULTS = {"steps": 3}
-    values = evaluations.resolve_settings({"images_per_prompt": 1, "prompt_keys": "a, b"}, native_size=64)
+    values = run_evaluations.resolve_settings({"images_per_prompt": 1, "prompt_keys": "a, b"}, native_size=64)
     assert (values["steps"], values["images_per_prompt"], values["width"], values["prompt_keys"]) == (3, 1, 64, ["a", "b"])
 
 

@@ -2,7 +2,7 @@
 import django_rq
 from django.core.management import call_command
 
-from training import evaluations
+from training import run_evaluations
 from training.models import Evaluation
 
 
@@ -15,5 +15,5 @@ def test_reconcile_runs_fails_a_running_evaluation_without_heartbeat(db, redis_c
                                        worker_name="gone-worker", rq_job_id=rq_job.id)
     call_command("reconcile_runs")
     orphan.refresh_from_db()
-    assert orphan.status == Evaluation.Status.FAILED and orphan.error == evaluations.STOPPED
+    assert orphan.status == Evaluation.Status.FAILED and orphan.error == run_evaluations.STOPPED
     assert "failed 1 evaluation(s)" in capsys.readouterr().out

@@ -6,7 +6,7 @@ from django.urls import reverse
 
 from tests.conftest import wait_for
 from tests.evaluation_runs.conftest import EVAL, start_worker
-from training import evaluations, runs
+from training import run_evaluations, runs
 from training.models import Evaluation
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -29,7 +29,7 @@ def test_killed_evaluation_fails_with_the_reason_and_is_evaluated_again(make_run
     changelist = reverse("admin:training_evaluation_changelist")
     wait_for(lambda: admin_client.get(changelist) and evaluation.refresh_from_db() or evaluation.status == "failed",
              timeout=30, message="the evaluations list to notice the dead worker")
-    assert evaluation.error == evaluations.STOPPED
+    assert evaluation.error == run_evaluations.STOPPED
 
     again = start_worker(eval_settings)
     try:

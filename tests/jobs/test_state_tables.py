@@ -7,10 +7,10 @@ import pytest
 from generator.models import GenerationJob
 from generator.services import GENERATION
 from jobs import models as jobs
-from training.evaluations import EVALUATION
+from training.run_evaluations import EVALUATION
 from training.models import Dataset, Evaluation, TrainingRun
 from training.runs import TRAINING
-from training.services import PREPARATION
+from training.datasets import PREPARATION
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "jobs.md"
 KINDS = {"Generation job": (GenerationJob, GENERATION), "Dataset preparation": (Dataset, PREPARATION),

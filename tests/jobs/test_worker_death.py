@@ -10,8 +10,8 @@ from jobs import core as jobs
 from tests.conftest import WorkerProcess, wait_for
 from tests.evaluation_runs.conftest import EVAL
 from tests.training_runs.conftest import HEARTBEAT_TTL
-from training import evaluations, runs
-from training import services as datasets
+from training import run_evaluations, runs
+from training import datasets
 from training.models import Dataset
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -41,7 +41,7 @@ def training(user, base_model, tiny_dataset, make_run):
 
 def evaluation(user, base_model, tiny_dataset, make_run):
     overrides = {**EVAL, "images_per_prompt": 4, "steps": 150}
-    return evaluations.EVALUATION, evaluations.evaluate_model(base_model, tiny_dataset.prepared_dir,
+    return run_evaluations.EVALUATION, run_evaluations.evaluate_model(base_model, tiny_dataset.prepared_dir,
                                                               overrides=overrides)
 
 

@@ -306,14 +306,14 @@ def test_dataset_file_view_refuses_paths_outside_the_prepared_folder(rel, django
 def test_upload_names_cannot_climb_out_of_the_dataset(name, settings, tmp_path):
     from django.core.files.uploadedfile import SimpleUploadedFile
 
-    from training import services
+    from training import datasets
     from training.models import Dataset
 
     settings.MEDIA_ROOT = tmp_path
     dataset = Dataset.objects.create(name="uploads", instance_prompt="sks")
     try:
-        stored = services.add_uploads(dataset, [SimpleUploadedFile(name, b"\x89PNG data")])
-    except services.UploadRefused:
+        stored = datasets.add_uploads(dataset, [SimpleUploadedFile(name, b"\x89PNG data")])
+    except datasets.UploadRefused:
         stored = []
     for rel in stored:
         assert (dataset.originals_dir / rel).resolve().is_relative_to(dataset.originals_dir.resolve())

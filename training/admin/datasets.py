@@ -8,7 +8,7 @@ from django.template.loader import render_to_string
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from training import services
+from training import datasets
 from training.admin.files import SERVED_SUFFIXES, serve_file
 from training.forms import DatasetAdminForm
 from training.models import Dataset, DatasetImage
@@ -75,15 +75,15 @@ class DatasetAdmin(admin.ModelAdmin):
     def change_view(self, request, object_id, form_url="", extra_context=None):
         dataset = self.get_object(request, object_id)
         if dataset is not None:
-            services.reconcile(dataset)
+            datasets.reconcile(dataset)
         return super().change_view(request, object_id, form_url, extra_context)
 
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)
         files = form.cleaned_data.get("upload") or []
         try:
-            stored = services.add_uploads(obj, files)
-        except services.UploadRefused as exc:
+            stored = datasets.add_uploads(obj, files)
+        except datasets.UploadRefused as exc:
             Dataset.objects.filter(pk=obj.pk).update(status=Dataset.Status.FAILED, error=str(exc))
             self.message_user(request, f"Upload refused: {exc}", messages.ERROR)
             return
@@ -93,7 +93,7 @@ class DatasetAdmin(admin.ModelAdmin):
             self._enqueue(request, obj)
 
     def _enqueue(self, request, dataset: Dataset) -> None:
-        if services.enqueue_preparation(dataset):
+        if datasets.enqueue_preparation(dataset):
             self.message_user(request, f"{dataset.name}: preparation queued on the 'training' queue.")
         else:
             self.message_user(request, f"{dataset.name} is already being prepared.", messages.WARNING)

@@ -2,7 +2,7 @@
 from django.contrib import admin
 from django.forms import ValidationError
 
-from training import evaluations
+from training import run_evaluations
 from training.models import Evaluation, EvaluationImage, PromptSuite
 
 
@@ -46,7 +46,7 @@ class EvaluationAdmin(admin.ModelAdmin):
         return False
 
     def changelist_view(self, request, extra_context=None):
-        evaluations.reconcile_pending()  # a dead worker's evaluation shows as failed, with the reason
+        run_evaluations.reconcile_pending()  # a dead worker's evaluation shows as failed, with the reason
         return super().changelist_view(request, extra_context)
 
     @admin.display(description="progress")

@@ -8,7 +8,7 @@ from django.template.loader import render_to_string
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from training import evaluations, runs
+from training import run_evaluations, runs
 from training.admin.files import SERVED_SUFFIXES, serve_file
 from training.forms import CONFIG_FIELDSETS, TrainingRunForm
 from training.models import TrainingRun
@@ -112,8 +112,8 @@ class TrainingRunAdmin(admin.ModelAdmin):
     def evaluate_checkpoints(self, request, queryset):
         for run in queryset.select_related("base_model", "dataset"):
             try:
-                queued = evaluations.evaluate_run(run, "all")
-            except evaluations.EvaluationRefused as exc:
+                queued = run_evaluations.evaluate_run(run, "all")
+            except run_evaluations.EvaluationRefused as exc:
                 self.message_user(request, str(exc), messages.WARNING)
             else:
                 checkpoints = sum(1 for e in queued if e.training_run_id)
@@ -128,8 +128,8 @@ class TrainingRunAdmin(admin.ModelAdmin):
 
     @admin.display(description="evaluations")
     def evaluations_summary(self, run: TrainingRun):
-        for pending in run.evaluations.filter(status__in=evaluations.PENDING):
-            evaluations.reconcile(pending)
+        for pending in run.evaluations.filter(status__in=run_evaluations.PENDING):
+            run_evaluations.reconcile(pending)
         return render_to_string("training/admin/run_evaluations.html", {
             "run": run, "evaluations": run.evaluations.order_by("step", "created_at")})
 
@@ -176,7 +176,7 @@ class TrainingRunAdmin(admin.ModelAdmin):
         run = self._run_or_404(request, pk)
         download = request.GET.get("download") == "1"
         top = "" if download else _report_nav(request, f"{run.name}-report.html")
-        return _html_response(evaluations.run_report_html(run, extra_top=top), f"{run.name}-report.html" if download else None)
+        return _html_response(run_evaluations.run_report_html(run, extra_top=top), f"{run.name}-report.html" if download else None)
 
     def compare_view(self, request):
         """?runs=a,b,c: the runs side by side, each by its recommended checkpoint; ?download=1 as a file."""
@@ -187,7 +187,7 @@ class TrainingRunAdmin(admin.ModelAdmin):
             raise Http404(f"no such training run(s): {', '.join(missing) or '(none given)'}")
         download = request.GET.get("download") == "1"
         top = "" if download else _report_nav(request, "comparison.html")
-        page = evaluations.comparison_html([found[n] for n in names], extra_top=top)
+        page = run_evaluations.comparison_html([found[n] for n in names], extra_top=top)
         return _html_response(page, "comparison.html" if download else None)
 
     def _run_or_404(self, request, pk, change=False) -> TrainingRun:

@@ -4,7 +4,7 @@ comparison page."""
 from django.contrib import admin, messages
 from django.template.loader import render_to_string
 
-from training import evaluations, runs, sweeps
+from training import run_evaluations, runs, sweeps
 from training.forms import SweepForm
 from training.models import Sweep, TrainingRun
 
@@ -48,7 +48,7 @@ class SweepAdmin(admin.ModelAdmin):
             return str(exc)
         rows = []
         for spec, run in pairs:
-            chosen = evaluations.chosen_evaluation(run) if run else None
+            chosen = run_evaluations.chosen_evaluation(run) if run else None
             m = (chosen.overall or {}) if chosen else {}
             rows.append((spec.name, " ".join(f"{k}={v}" for k, v in spec.values.items()), run.status if run else "—",
                          run.recommended_checkpoint if run else "",

@@ -146,9 +146,9 @@ class Command(BaseCommand):
             return source, o["lora"], o["lora_scale"], name
         return source, entry_lora, entry_scale, name
 
-    # -- --run: the Django layer (training.evaluations) ---------------------------------------------------
+    # -- --run: the Django layer (training.run_evaluations) ---------------------------------------------------
     def _handle_run(self, o):
-        from training import evaluations
+        from training import run_evaluations
         from training.models import TrainingRun
 
         run = TrainingRun.objects.select_related("base_model", "dataset").filter(name=o["run"]).first()
@@ -165,8 +165,8 @@ class Command(BaseCommand):
             overrides["references"] = o["references"]
         try:
             suite = self._suite(o["prompts"])
-            queued = evaluations.evaluate_run(run, o["checkpoints"], suite, overrides, include_base=not o["no_base"])
-        except evaluations.EvaluationRefused as e:
+            queued = run_evaluations.evaluate_run(run, o["checkpoints"], suite, overrides, include_base=not o["no_base"])
+        except run_evaluations.EvaluationRefused as e:
             raise CommandError(str(e)) from e
         for ev in queued:
             self.stdout.write(f"queued {ev.name} (evaluation {ev.pk})")
@@ -175,14 +175,14 @@ class Command(BaseCommand):
         if not o["wait"]:
             return
         try:
-            rows = evaluations.wait(queued or [], timeout=24 * 3600)
+            rows = run_evaluations.wait(queued or [], timeout=24 * 3600)
         except TimeoutError as e:
             raise CommandError(str(e)) from e
         for ev in rows:
             if ev.status == ev.Status.FAILED:
                 self.stderr.write(f"{ev.name}: failed: {ev.error}")
         run.refresh_from_db()
-        for ev in evaluations.latest_per_checkpoint(run):
+        for ev in run_evaluations.latest_per_checkpoint(run):
             m = ev.overall or {}
             self.stdout.write(f"{ev.checkpoint}: " + "  ".join(
                 f"{k}={m[k]:.4f}" for k in ("clip_t", "clip_i", "dino", "near_copy_rate") if m.get(k) is not None))
@@ -190,7 +190,7 @@ class Command(BaseCommand):
         if o["out"]:
             from training.evaluation.report import write_report
 
-            self.stdout.write(str(write_report(evaluations.run_report_html(run), Path(o["out"]) / "report.html")))
+            self.stdout.write(str(write_report(run_evaluations.run_report_html(run), Path(o["out"]) / "report.html")))
 
     def _suite(self, value):
         from django.core.exceptions import ValidationError

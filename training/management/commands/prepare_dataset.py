@@ -1,6 +1,6 @@
 """manage.py prepare_dataset SRC --name NAME: a dataset from a folder or zip, prepared in-process.
 
-A thin shell over training.services (ingest) and training.tasks (prepare), the same code the admin
+A thin shell over training.datasets (ingest) and training.tasks (prepare), the same code the admin
 runs; bad input ends in a one-line CommandError, progress goes to stderr.
 """
 import shutil
@@ -13,7 +13,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import IntegrityError
 from tqdm import tqdm
 
-from training import services
+from training import datasets
 from training.dataprep import ConfigError, PrepConfig, summary
 from training.dataprep.sources import PICTURE_KINDS, has_pictures
 from training.models import Dataset
@@ -66,7 +66,7 @@ class Command(BaseCommand):
         dataset = self._create(options)
         try:
             self._ingest(source, dataset)
-        except services.UploadRefused as exc:
+        except datasets.UploadRefused as exc:
             dataset.delete()
             shutil.rmtree(dataset.root, ignore_errors=True)
             raise CommandError(str(exc)) from None
@@ -116,10 +116,10 @@ class Command(BaseCommand):
 
     def _ingest(self, source: Path, dataset: Dataset) -> None:
         if source.is_dir():
-            services.copy_folder(source, dataset)
+            datasets.copy_folder(source, dataset)
             return
         with open(source, "rb") as archive:
-            services.add_uploads(dataset, [File(archive, name=source.name)])
+            datasets.add_uploads(dataset, [File(archive, name=source.name)])
 
     def _prepare(self, dataset: Dataset, workers: int):
         # tqdm draws with "\r"; the OutputWrapper would add a newline to every redraw, so use its stream.

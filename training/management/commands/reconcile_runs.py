@@ -1,7 +1,7 @@
 """Mark training runs whose worker died or whose queued job vanished as interrupted (cron-friendly)."""
 from django.core.management.base import BaseCommand
 
-from training import evaluations, runs
+from training import run_evaluations, runs
 
 
 class Command(BaseCommand):
@@ -14,4 +14,4 @@ class Command(BaseCommand):
         for run, before in changed:
             self.stdout.write(f"{run.name}: {before} -> {run.status} ({run.error})")
         self.stdout.write(f"changed {len(changed)} training run(s)")
-        self.stdout.write(f"failed {evaluations.reconcile_pending()} evaluation(s) whose worker died or job was lost")
+        self.stdout.write(f"failed {run_evaluations.reconcile_pending()} evaluation(s) whose worker died or job was lost")

@@ -20,7 +20,7 @@ class Command(BaseCommand):
         parser.add_argument("--timeout", type=float, default=48 * 3600, help="seconds to wait for training and evaluation")
 
     def handle(self, *args, **o):
-        from training import evaluations, sweeps
+        from training import run_evaluations, sweeps
 
         path = Path(o["sweep"])
         try:
@@ -42,7 +42,7 @@ class Command(BaseCommand):
                 if run.status != run.Status.DONE:
                     self.stderr.write(f"{run.name}: {run.status} {run.error}".rstrip())
             pending = sweeps.evaluate_all(sweep, sweep_runs, say)
-            for ev in evaluations.wait(pending, timeout=o["timeout"]):
+            for ev in run_evaluations.wait(pending, timeout=o["timeout"]):
                 if ev.status == ev.Status.FAILED:
                     self.stderr.write(f"{ev.name}: evaluation failed: {ev.error}")
         except TimeoutError as e:
@@ -56,5 +56,5 @@ class Command(BaseCommand):
             writer.writerows(rows)
         from training.evaluation.report import write_report
 
-        say(str(write_report(evaluations.comparison_html(sweep_runs), out / "comparison.html")))
+        say(str(write_report(run_evaluations.comparison_html(sweep_runs), out / "comparison.html")))
         say(str(out / "comparison.csv"))
