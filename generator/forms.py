@@ -36,7 +36,7 @@ class GenerateForm(forms.Form):
         limits = site_limits()
         models = list(AIModel.objects.filter(is_active=True).order_by("-is_default", "name"))
         self.fields["model"].widget.choices = [
-            (m.name, f"{m.name} — {m.description[:60]}" if m.description else m.name) for m in models
+            (m.name, m.name) for m in models
         ]
         # Each model starts at the size it was trained at, within the site's limits; the page's JS follows the pick.
         self.model_sizes = {m.name: limits.side_within(m.native_size) for m in models}

@@ -66,7 +66,26 @@
     text(warn, s.warnings || "");
     warn.hidden = !s.warnings;
     el("cancel-form").hidden = s.is_final;
-    if (s.status === "done") { renderImages(el("job-images"), s.images); }
+    var noWorker = el("no-worker");
+    if (noWorker && s.status !== "queued") { noWorker.hidden = true; }  // a worker took the job
+    if (s.is_final) { clearMessages(); }
+    if (s.status === "done") {
+      renderImages(el("job-images"), s.images);
+      text(el("job-seed"), seedsText(s.images));
+    }
+  }
+
+  // The seeds actually used (image i: seed + i), once the pictures exist; "random seed" said nothing.
+  function seedsText(images) {
+    if (!images.length) { return el("job-seed").textContent; }
+    var first = images[0].seed, last = images[images.length - 1].seed;
+    return first === last ? "seed " + first : "seeds " + first + "–" + last;
+  }
+
+  // Flash messages on a job page that was still running when loaded ("Stopping the job after the
+  // current step…") are out of date once the job is final.
+  function clearMessages() {
+    document.querySelectorAll(".messages").forEach(function (list) { list.remove(); });
   }
 
   document.addEventListener("DOMContentLoaded", function () {
