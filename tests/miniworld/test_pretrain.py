@@ -13,7 +13,8 @@ import torch
 from django.core.management import CommandError, call_command
 
 from training.miniworld import caption, sample_attributes
-from training.miniworld.pretrain import Hooks, PretrainConfig, augment_caption, held_out, pretrain
+from training.miniworld.pretrain import Hooks, PretrainConfig, pretrain
+from training.miniworld.pretrain_data import augment_caption, held_out
 from training.miniworld.pretrain_export import export_pipeline, folder_size
 
 REPO = Path(__file__).resolve().parents[2]
@@ -125,7 +126,7 @@ def test_captions_are_augmented_modern_captions_and_held_out_combinations_never_
     assert 0 < len(full) < len(texts) / 2  # most captions are shuffled, shortened or prefixed
     share = np.mean([held_out(a) for a in attrs])
     assert 0.04 < share < 0.17
-    from training.miniworld.pretrain import build_pool
+    from training.miniworld.pretrain_data import build_pool
 
     pool = build_pool(dataclasses.replace(cfg, pool_modern=30, pool_retro=5))
     assert pool["modern"].shape == (30, 3, 64, 64) and pool["retro"].shape == (5, 3, 64, 64)

@@ -37,7 +37,7 @@ from . import shipped
 from .attributes import Style
 from .captions import caption
 from .dataset import export_dataset
-from .pretrain import sample_training_attrs
+from .pretrain_data import sample_training_attrs
 
 REGULARIZATIONS = ("none", "l2", "l2sp")
 METHODS = ("full", "lora")
@@ -350,12 +350,6 @@ def run_comparison(cfg: BenchConfig, log: Callable[[str], None]) -> str | None:
     run_training(cfg, [other], log)
     run_evaluations(cfg, [other.model(s) for s in cfg.steps], log)
     return best
-
-
-def write_report(cfg: BenchConfig, docs: str | Path, command: str) -> Path:
-    from .bench_report import write_report as _write
-
-    return _write(cfg, docs, command)
 
 
 def ship(cfg: BenchConfig, model: str, out: str | Path, card: str) -> Path:

@@ -139,8 +139,6 @@ def export_run(run: Run, out_dir: str | Path, fp16: bool = True, eval_n: int = 0
                eval_sets: tuple = EVAL_SETS, compare_fp32: bool = False,
                ema: bool = True) -> tuple[Path, dict]:
     """Write the run's EMA pipeline with README.md, loss.png and samples.png to out_dir (atomically)."""
-    import torch
-
     pipe = run.pipeline(ema=ema)
     fp16_note = "n/a"
     if fp16 and compare_fp32 and eval_n:

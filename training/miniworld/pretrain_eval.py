@@ -18,7 +18,7 @@ from .attributes import ATTRIBUTES, Attributes
 from .captions import caption
 from .phrasing import describe
 from .classifier import classify
-from .pretrain import sample_held_out_attrs
+from .pretrain_data import sample_held_out_attrs
 
 EVAL_SEED = 424242
 

@@ -10,7 +10,7 @@ import torch
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from training.miniworld import bench, shipped
+from training.miniworld import bench, bench_report, shipped
 from training.miniworld.bench_report import retro_card
 
 
@@ -70,7 +70,7 @@ class Command(BaseCommand):
         if "compare" in phases:
             bench.run_comparison(cfg, log)
         if "report" in phases:
-            path = bench.write_report(cfg, o["docs"], command=command)
+            path = bench_report.write_report(cfg, o["docs"], command=command)
             log(f"report: {path}")
         log(f"done in {time.perf_counter() - started:.0f} s")
 
