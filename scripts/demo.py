@@ -4,7 +4,8 @@ What it starts (and stops again on Ctrl-C):
   * the database: DATABASE_URL if set, else SQLite in var/demo.sqlite3 (demo only);
   * Redis: REDIS_URL if reachable, else a local `redis-server` on 127.0.0.1:6390 when one is installed,
     else jobs run inside the web process (a warning says so: no queue, one generation at a time);
-  * one RQ worker on the `generation` queue (SimpleWorker: the model stays loaded across jobs);
+  * one RQ worker on the `generation` queue (SimpleWorker: the model stays loaded across jobs) and one on the
+    `training` queue (dataset preparation and DreamBooth runs started from the admin);
   * the Django development server on http://127.0.0.1:8000 (loopback only).
 The default model is `miniworld-retro` — the shipped mini-world model (training/miniworld/weights: a tiny Stable
 Diffusion pretrained on the procedural mini-world, plus its retro DreamBooth LoRA), 64 px retro anime bust
@@ -26,6 +27,7 @@ REPO = Path(__file__).resolve().parent.parent
 VAR = REPO / "var"
 MODELS = VAR / "models"
 DEMO_USER, DEMO_PASSWORD = "demo", "retro-demo-1985"
+ADMIN_USER, ADMIN_PASSWORD = "admin", "retro-admin-1985"  # demo only: the site listens on loopback
 HOST, PORT = "127.0.0.1", int(os.environ.get("PORT", "8000"))
 LOCAL_REDIS_PORT = 6390
 sys.path.insert(0, str(REPO))
@@ -115,7 +117,9 @@ def prepare(env: dict) -> None:
     manage(env, "shell", "-c", (
         "from django.contrib.auth import get_user_model; U = get_user_model(); "
         f"u = U.objects.filter(username='{DEMO_USER}').first() or U.objects.create_user('{DEMO_USER}'); "
-        f"u.set_password('{DEMO_PASSWORD}'); u.save()"
+        f"u.set_password('{DEMO_PASSWORD}'); u.save(); "
+        f"a = U.objects.filter(username='{ADMIN_USER}').first() or U(username='{ADMIN_USER}'); "
+        f"a.is_staff = a.is_superuser = True; a.set_password('{ADMIN_PASSWORD}'); a.save()"
     ))
 
 
@@ -136,10 +140,11 @@ def main() -> int:
         choose_redis(env, children)
         prepare(env)
         if env.get("RETROPORTAL_RUN_JOBS_INLINE") != "1":
-            children.append(subprocess.Popen(
-                [sys.executable, "manage.py", "rqworker", "generation", "--worker-class", "rq.worker.SimpleWorker"],
-                cwd=REPO, env=env,
-            ))
+            for queue in ("generation", "training"):
+                children.append(subprocess.Popen(
+                    [sys.executable, "manage.py", "rqworker", queue, "--worker-class", "rq.worker.SimpleWorker"],
+                    cwd=REPO, env=env,
+                ))
         if default_model() == "miniworld-retro":
             say("Default model: miniworld-retro — the shipped base mini model with its retro LoRA "
                 f"({shipped.WEIGHTS.relative_to(REPO)}), 64 px retro mini-world portraits; miniworld-base (modern) "
@@ -151,6 +156,8 @@ def main() -> int:
             say("Default model: tiny-sd1 — a tiny fixture model with random weights (noise-like pictures); "
                 f"no shipped base mini model in {BASE_MODEL.relative_to(REPO)}.")
         say(f"Open http://{HOST}:{PORT}/ and sign in as {DEMO_USER} / {DEMO_PASSWORD}. Ctrl-C stops everything.")
+        say(f"Admin (datasets, DreamBooth training): http://{HOST}:{PORT}/admin/ as {ADMIN_USER} / {ADMIN_PASSWORD}; "
+            "a worker listens on the 'training' queue.")
         server = subprocess.Popen(
             [sys.executable, "manage.py", "runserver", f"{HOST}:{PORT}", "--noreload"], cwd=REPO, env=env
         )

@@ -14,8 +14,10 @@ from pathlib import Path
 
 import psycopg
 import pytest
+import redis
 import requests
 from PIL import Image
+from rq import Queue, Worker
 
 from training.miniworld import shipped
 from training.miniworld.classifier import classify
@@ -54,12 +56,12 @@ def _wait_up(url: str, proc: subprocess.Popen, timeout: float = 240) -> None:
     raise AssertionError(f"demo site not up at {url} after {timeout} s")
 
 
-def _login(base: str) -> requests.Session:
+def _login(base: str, username: str = "demo", password: str = "retro-demo-1985") -> requests.Session:
     session = requests.Session()
     page = session.get(f"{base}/accounts/login/", timeout=10).text
     token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
     response = session.post(f"{base}/accounts/login/", timeout=10, headers={"Referer": f"{base}/accounts/login/"},
-                            data={"csrfmiddlewaretoken": token, "username": "demo", "password": "retro-demo-1985"})
+                            data={"csrfmiddlewaretoken": token, "username": username, "password": password})
     assert response.ok and "sessionid" in session.cookies
     session.headers["X-CSRFToken"] = session.cookies["csrftoken"]
     session.headers["Referer"] = base + "/"
@@ -68,7 +70,7 @@ def _login(base: str) -> requests.Session:
 
 def _generate(session: requests.Session, base: str) -> dict:
     response = session.post(f"{base}/api/generations/", timeout=10,
-                            json={"prompt": PROMPT, "num_images": 4, "steps": 20, "width": 64, "height": 64, "seed": 1})
+                            json={"prompt": PROMPT, "num_images": 4, "steps": 20, "seed": 1})  # size: the model's
     assert response.status_code == 202, response.text
     job_url = f"{base}/api/generations/{response.json()['id']}/"
     deadline = time.monotonic() + 180
@@ -107,6 +109,10 @@ def test_make_demo_serves_the_shipped_retro_model_offline(demo_database, tmp_pat
         assert sum(p["style"] == "retro" for p in preds) >= 3
         assert sum(p["background"] == "market" for p in preds) >= 3
         assert sum(p["age"] == "old" and p["glasses"] == "yes" for p in preds) >= 3
+        # a newcomer can try training: the documented admin account signs in, a worker listens on 'training'
+        assert _login(base, "admin", "retro-admin-1985").get(f"{base}/admin/training/", timeout=10).status_code == 200
+        queue = Queue("training", connection=redis.Redis.from_url(env["REDIS_URL"]))
+        assert Worker.all(connection=queue.connection, queue=queue)
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         try:
