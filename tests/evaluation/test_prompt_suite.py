@@ -73,3 +73,27 @@ def test_json_suites_and_missing_files(tmp_path):
 def test_held_out_concepts_with_unseen_attribute_values_are_warned_about():
     text = GOOD + "  - key: b\n    held_out: true\n    attributes: {gender: robot}\n    en: a robot\n    id: robot\n"
     assert "gender=robot" in parse_suite(text, "t.yaml").warnings[0]
+
+
+@pytest.mark.parametrize("name, text", [
+    ("mine.yaml", "- retro anime style, a girl with a hat\n- retro anime style,   an old man\n"),
+    ("mine.json", json.dumps(["retro anime style, a girl with a hat", "retro anime style, an old man"])),
+    ("mine.txt", "# my prompts\nretro anime style, a girl with a hat\n\nretro anime style, an old man\n"),
+])
+def test_a_plain_list_of_prompts_is_a_suite(tmp_path, name, text):
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    suite = load_suite(path)
+    assert [(p.id, p.text) for p in suite.prompts] == [("p1.en", "retro anime style, a girl with a hat"),
+                                                       ("p2.en", "retro anime style, an old man")]
+    assert suite.languages == ["en"] and suite.name == "mine"
+
+
+def test_a_plain_list_with_a_non_text_entry_names_it(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("- a girl\n- {key: x}\n", encoding="utf-8")
+    with pytest.raises(SuiteError, match=r"bad.yaml: prompts\[1\]: must be non-empty text"):
+        load_suite(path)
+    (tmp_path / "empty.txt").write_text("# nothing\n\n", encoding="utf-8")
+    with pytest.raises(SuiteError, match="the list of prompts is empty"):
+        load_suite(tmp_path / "empty.txt")

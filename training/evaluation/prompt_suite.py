@@ -14,6 +14,9 @@ A suite file (YAML, or JSON with the same keys) looks like `suites/retro_default
 
 Every concept must give a text for every language listed. Errors raise SuiteError naming the file,
 the line (YAML) and the key path, e.g. `suite.yaml:14: prompts[2].id: is empty`.
+
+A plain list of prompts is a suite too: a YAML (or JSON) list of texts, or a `.txt` file with one prompt a
+line (blank lines and `#` comments skipped). Its concepts are keyed p1, p2, … in one language, `en`.
 """
 import json
 import re
@@ -136,8 +139,11 @@ def parse_suite(text: str, source: str = "<suite>", fmt: str = "yaml") -> Suite:
     def fail(mapping, key, path, message):
         raise SuiteError(f"{_where(source, mapping, key)}: {path}: {message}")
 
+    if isinstance(data, list):
+        return _plain_suite(data, source)
     if not isinstance(data, dict):
-        raise SuiteError(f"{source}: the suite must be a mapping with 'name', 'languages' and 'prompts'")
+        raise SuiteError(f"{source}: the suite must be a list of prompts, or a mapping with 'name', 'languages' "
+                         "and 'prompts'")
     for key in data:
         if key not in _TOP_KEYS:
             fail(data, key, key, f"unknown key; valid: {', '.join(sorted(_TOP_KEYS))}")
@@ -197,6 +203,23 @@ def parse_suite(text: str, source: str = "<suite>", fmt: str = "yaml") -> Suite:
     return suite
 
 
+def _plain_suite(texts: list, source: str) -> Suite:
+    """A suite from a plain list of prompt texts (see the module docstring)."""
+    if not texts:
+        raise SuiteError(f"{source}: the list of prompts is empty")
+    prompts = []
+    for i, text in enumerate(texts):
+        if not isinstance(text, str) or not text.strip():
+            raise SuiteError(f"{source}: prompts[{i}]: must be non-empty text, got {text!r}")
+        prompts.append(SuitePrompt(f"p{i + 1}", "en", " ".join(text.split())))
+    return Suite(Path(source).stem or "prompts", 1, ["en"], prompts, source)
+
+
+def _text_lines(text: str) -> list[str]:
+    """A .txt prompt list: one prompt a line; blank lines and lines starting with # are skipped."""
+    return [line.strip() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+
+
 def _held_out_warnings(suite: Suite) -> list[str]:
     """A held-out concept should recombine seen attribute values, not introduce new ones."""
     seen = {(a, v) for p in suite.prompts if not p.held_out for a, v in p.attributes}
@@ -211,7 +234,7 @@ def _held_out_warnings(suite: Suite) -> list[str]:
 
 
 def load_suite(path: str | Path | None = None) -> Suite:
-    """Read a suite file (.yaml/.yml/.json); None reads the default retro suite."""
+    """Read a suite file (.yaml/.yml/.json, or .txt with one prompt a line); None reads the default retro suite."""
     path = Path(path) if path is not None else DEFAULT_SUITE
     try:
         text = path.read_text(encoding="utf-8")
@@ -219,5 +242,7 @@ def load_suite(path: str | Path | None = None) -> Suite:
         raise SuiteError(f"--prompts {path}: no such file") from None
     except (OSError, UnicodeDecodeError) as e:
         raise SuiteError(f"--prompts {path}: cannot read it ({e})") from None
+    if path.suffix.lower() == ".txt":
+        return _plain_suite(_text_lines(text), str(path))
     fmt = "json" if path.suffix.lower() == ".json" else "yaml"
     return parse_suite(text, str(path), fmt)
