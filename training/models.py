@@ -426,6 +426,12 @@ class Evaluation(jobs.QueuedJob):
     def progress_percent(self) -> int:
         return int(100 * self.progress_done / self.progress_total) if self.progress_total else 0
 
+    def config(self):
+        """The EvalConfig this evaluation generates and measures with (its `settings`, resolved when queued)."""
+        from training.evaluation.config import EvalConfig
+
+        return EvalConfig.from_dict(self.settings)
+
     def result(self):
         """The EvaluationResult (metrics.json in the output folder)."""
         from training.evaluation.evaluate import EvaluationResult

@@ -14,18 +14,13 @@ from pathlib import Path
 from django.conf import settings
 
 from jobs import core as jobs
+from training.evaluation.config import EvalConfig, EvalConfigError
+from training.evaluation.encoders import DEFAULT_DINO
 from training.models import Evaluation, PromptSuite, TrainingRun
 
 QUEUE_NAME = "generation"
 Status = Evaluation.Status
 PENDING = (Status.QUEUED, Status.RUNNING)
-# What an evaluation generates and measures; None = decided per model (size: the base model's native size).
-DEFAULT_SETTINGS = {
-    "images_per_prompt": 2, "steps": 25, "width": None, "height": None, "seed": 1234, "guidance_scale": 7.0,
-    "scheduler": "dpmpp_2m", "negative_prompt": "", "prompt_keys": None, "languages": None,
-    "clip_model": None, "dino_model": None, "near_copy_threshold": 0.9,
-}
-
 STOPPED = "The worker running this evaluation stopped unexpectedly (killed or crashed); evaluate the run again."
 LOST = "The evaluation job was lost from the queue (Redis restarted or was flushed); evaluate the run again."
 
@@ -34,47 +29,33 @@ class EvaluationRefused(Exception):
     """The evaluation cannot be queued (run still training, no checkpoints, bad settings); says why."""
 
 
-def dino_spec(value: str | None) -> str | None:
-    """The DINO model to use: the value, else RETROPORTAL_DINO_MODEL; 'none'/'off'/'' switch DINO off."""
-    value = value if value is not None else getattr(settings, "RETROPORTAL_DINO_MODEL", "facebook/dino-vits16")
-    return None if str(value).strip().lower() in ("", "none", "off") else str(value)
-
-
 def resolve_settings(overrides: dict | None, native_size: int | None = None) -> dict:
-    values = dict(DEFAULT_SETTINGS)
-    site = getattr(settings, "RETROPORTAL_EVALUATION_DEFAULTS", {}) or {}  # site-wide defaults (e.g. steps)
-    for source, given in (("RETROPORTAL_EVALUATION_DEFAULTS", site), ("evaluation", overrides or {})):
-        unknown = sorted(set(given) - set(DEFAULT_SETTINGS) - {"references"})
-        if unknown:
-            raise EvaluationRefused(f"{source}: unknown evaluation setting(s) {', '.join(unknown)}; "
-                                    f"valid: {', '.join(DEFAULT_SETTINGS)}")
-    values.update(site)
-    values.update({k: v for k, v in (overrides or {}).items() if v is not None})
-    values["width"] = int(values["width"] or native_size or 512)
-    values["height"] = int(values["height"] or native_size or 512)
-    values["clip_model"] = values["clip_model"] or settings.RETROPORTAL_CLIP_MODEL
-    values["dino_model"] = dino_spec(values["dino_model"])
-    for key in ("prompt_keys", "languages"):
-        if isinstance(values[key], str):
-            values[key] = [k.strip() for k in values[key].split(",") if k.strip()] or None
-    for key in ("images_per_prompt", "steps"):
-        if int(values[key]) < 1:
-            raise EvaluationRefused(f"{key.replace('_', '-')}: must be at least 1")
-    return values
+    """The evaluation settings for a model of `native_size`: EvalConfig's defaults, the site's
+    RETROPORTAL_EVALUATION_DEFAULTS, then `overrides` (the admin action, `evaluate --run`, a sweep); as the JSON
+    the Evaluation row stores."""
+    site = getattr(settings, "RETROPORTAL_EVALUATION_DEFAULTS", {}) or {}
+    try:
+        config = EvalConfig.from_dict(site, "RETROPORTAL_EVALUATION_DEFAULTS").updated(overrides, "evaluation")
+        config = config.resolved(native_size, settings.RETROPORTAL_CLIP_MODEL,
+                                 getattr(settings, "RETROPORTAL_DINO_MODEL", DEFAULT_DINO))
+    except EvalConfigError as exc:
+        raise EvaluationRefused(str(exc)) from None
+    return config.as_dict()
 
 
-def suite_for(suite: PromptSuite | None, values: dict):
+def suite_for(suite: PromptSuite | None, config: EvalConfig | dict):
     """The (subset) Suite an evaluation generates; EvaluationRefused naming the bad key or language."""
     from training.evaluation.prompt_suite import SuiteError
 
+    config = config if isinstance(config, EvalConfig) else EvalConfig.from_dict(config)
     suite = suite or PromptSuite.default()
     parsed = suite.parse()
     try:
-        subset = parsed.subset(values.get("prompt_keys"), values.get("languages"))
+        subset = parsed.subset(config.prompt_keys, config.languages)
     except SuiteError as exc:
         raise EvaluationRefused(str(exc)) from None
     if not subset.prompts:
-        raise EvaluationRefused(f"languages {values.get('languages')}: suite {suite.name} has none of them "
+        raise EvaluationRefused(f"languages {config.languages}: suite {suite.name} has none of them "
                                 f"(it has {', '.join(parsed.languages)})")
     return subset
 
@@ -152,7 +133,7 @@ def evaluate_run(run: TrainingRun, checkpoints: str = "all", suite: PromptSuite 
         found = found[-1:]
     suite = suite or PromptSuite.default()
     values = resolve_settings(overrides, run.base_model.native_size)
-    values.setdefault("references", str(run.dataset.prepared_dir))
+    values["references"] = values["references"] or str(run.dataset.prepared_dir)
     suite_for(suite, values)  # refuse unknown keys/languages before anything is queued
     queued = []
     for step, name, _path in found:

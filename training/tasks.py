@@ -337,8 +337,8 @@ def _evaluate(evaluation) -> None:
     from training.evaluation.report import render_report, write_report
     from training.models import Evaluation, EvaluationImage
 
-    s = evaluation.settings
-    suite = run_evaluations.suite_for(evaluation.suite, s)
+    config = evaluation.config()
+    suite = run_evaluations.suite_for(evaluation.suite, config)
     out = evaluation.out_path
     run = evaluation.training_run
     if run is not None:
@@ -357,7 +357,7 @@ def _evaluate(evaluation) -> None:
     else:
         source, lora, scale = evaluation.model.pipeline_spec()
     Evaluation.objects.filter(pk=evaluation.pk).update(lora_path=lora or "")
-    total = s["steps"] * s["images_per_prompt"] * len(suite.prompts)
+    total = config.steps * config.images_per_prompt * len(suite.prompts)
     Evaluation.objects.filter(pk=evaluation.pk).update(progress_done=0, progress_total=total)
     last = [0.0]
 
@@ -369,14 +369,9 @@ def _evaluate(evaluation) -> None:
 
     model = pipeline_cache().get(source, lora=lora, lora_scale=scale, name=evaluation.name,
                                  allow_pickle=settings.RETROPORTAL_ALLOW_PICKLE)
-    clip, dino = evaluation_encoders(s["clip_model"], s["dino_model"])
-    result = evaluate(
-        source, s["references"], suite, s["images_per_prompt"], s["steps"], s["width"], s["height"], s["seed"],
-        s["clip_model"], s["dino_model"], lora=lora, out_dir=out, on_progress=on_progress,
-        guidance_scale=s["guidance_scale"], scheduler=s["scheduler"], negative_prompt=s["negative_prompt"],
-        lora_scale=scale, memorization_threshold=s["near_copy_threshold"], name=evaluation.name, model=model,
-        clip_encoder=clip, dino_encoder=dino,
-    )
+    clip, dino = evaluation_encoders(config.clip_model, config.dino_model)
+    result = evaluate(source, config, suite, lora=lora, lora_scale=scale, out_dir=out, on_progress=on_progress,
+                      name=evaluation.name, model=model, clip_encoder=clip, dino_encoder=dino)
     report = write_report(render_report(result), out / "report.html")
     with transaction.atomic():
         evaluation.images.all().delete()

@@ -79,7 +79,7 @@ def test_same_seeds_give_the_same_metrics_and_a_comparison(evaluated, tiny_sd1_p
     "change, message",
     [
         ({"references": "/nonexistent/refs"}, "--references /nonexistent/refs: no such folder"),
-        ({"steps": 0}, "--steps: 0 is out of range"),
+        ({"steps": 0}, "--steps: must be at least 1"),
         ({"dino_model": "/nonexistent/dino"}, "--dino-model '/nonexistent/dino': no such folder"),
         ({"clip_model": "local-dir:/nonexistent"}, "--clip-model"),
         ({"prompt_keys": "nope"}, "unknown prompt key"),

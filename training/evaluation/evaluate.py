@@ -23,6 +23,7 @@ import torch
 from generator.engine.files import write_atomic
 
 from . import metrics as M
+from .config import EvalConfig, EvalConfigError
 from .prompt_suite import Suite, load_suite
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
@@ -170,109 +171,50 @@ def _aggregate(e: _Embedded, index: list[int], groups: dict[str, list[int]], wit
 
 def evaluate(
     model_source: str,
-    references_dir: str | Path,
-    suite: Suite | str | Path | None,
-    images_per_prompt: int,
-    steps: int,
-    width: int,
-    height: int,
-    seed: int,
-    clip_spec: str,
-    dino_spec: str | None,
+    config: EvalConfig,
+    suite: Suite | str | Path | None = None,
+    *,
     lora: str | None = None,
+    lora_scale: float = 1.0,
     out_dir: str | Path | None = None,
     on_progress: Callable[[int, int], None] | None = None,
-    *,
-    guidance_scale: float = 7.0,
-    scheduler: str = "dpmpp_2m",
-    negative_prompt: str = "",
-    lora_scale: float = 1.0,
-    memorization_threshold: float = M.NEAR_COPY_THRESHOLD,
     name: str | None = None,
     model=None,
     clip_encoder=None,
     dino_encoder=None,
     allow_pickle: bool = False,
 ) -> EvaluationResult:
-    """Generate `suite` with fixed seeds and compute every metric (see the module docstring).
+    """Generate `suite` with the config's fixed seeds, embed, and compute every metric (module docstring).
 
-    suite: a Suite, a suite file path, or None for the default retro suite. dino_spec None skips the
-    DINO metric and measures memorization in CLIP space instead (recorded in settings). on_progress
-    (done, total) counts denoising steps over the whole suite. For a sweep over checkpoints pass the
-    already-loaded `model` (LoadedModel), `clip_encoder` and `dino_encoder`, which are then used
-    instead of loading from model_source / clip_spec / dino_spec. Raises EvaluationError,
-    SuiteError, EncoderUnavailable, ParamError or ModelLoadError, all with one-line messages,
-    before any image is generated when the inputs are bad.
+    `config` is resolved (EvalConfig.resolved: sizes and CLIP set; dino_model None measures memorization
+    in CLIP space) and names the references folder. suite: a Suite, a suite file path, or None for the
+    default retro suite. on_progress(done, total) counts denoising steps over the whole suite. For a sweep
+    over checkpoints pass the already-loaded `model` (LoadedModel), `clip_encoder` and `dino_encoder`.
+    Raises EvaluationError, SuiteError, EncoderUnavailable, ParamError or ModelLoadError, all with
+    one-line messages, before any image is generated when the inputs are bad.
     """
-    from generator.engine.generate import generate
-    from generator.engine.params import GenerationParams, Limits
-
     from .encoders import load_clip_encoder, load_dino_encoder
 
     suite = suite if isinstance(suite, Suite) else load_suite(suite)
-    if images_per_prompt < 1:
-        raise EvaluationError(f"--images-per-prompt {images_per_prompt}: must be at least 1")
-    if not 0 <= seed < 2**32 - images_per_prompt:
-        raise EvaluationError(f"--seed {seed}: use 0 to {2**32 - images_per_prompt - 1} (evaluations need fixed seeds)")
-    if not -1.0 <= memorization_threshold <= 1.0:
-        raise EvaluationError(f"memorization threshold {memorization_threshold} is not a cosine in [-1, 1]")
-    limits = Limits(max_width=max(width, 1024), max_height=max(height, 1024), max_steps=max(steps, 100), max_images=max(images_per_prompt, 4))
-    base = GenerationParams(prompt="x", negative_prompt=negative_prompt, seed=seed, steps=steps, guidance_scale=guidance_scale,
-                            width=width, height=height, num_images=images_per_prompt, scheduler=scheduler)
-    base.validate(limits)
-    ref_files = find_references(references_dir)
-    references = load_images(ref_files)
-
-    clip_encoder = clip_encoder or load_clip_encoder(clip_spec)
-    if dino_encoder is None and dino_spec:
-        dino_encoder = load_dino_encoder(dino_spec)
+    try:
+        config.validate()
+    except EvalConfigError as exc:
+        raise EvaluationError(f"--{exc}") from None
+    if config.references is None or config.width is None or config.clip_model is None:
+        raise EvaluationError("evaluate() needs a resolved EvalConfig (references, size and CLIP model set)")
+    base = _params(config)
+    references = load_images(find_references(config.references))
+    clip_encoder = clip_encoder or load_clip_encoder(config.clip_model)
+    if dino_encoder is None and config.dino_model:
+        dino_encoder = load_dino_encoder(config.dino_model)
     if model is None:
         from generator.engine.loading import load_pipeline
 
         model = load_pipeline(model_source, lora=lora, lora_scale=lora_scale, allow_pickle=allow_pickle)
-
     out = Path(out_dir) if out_dir is not None else None
-    if out is not None:
-        (out / "images").mkdir(parents=True, exist_ok=True)
-
-    total = steps * images_per_prompt * len(suite.prompts)
-    rows_meta, pictures, warnings = [], [], list(suite.warnings)
-    for n, prompt in enumerate(suite.prompts):
-        params = GenerationParams(**{**base.as_dict(), "prompt": prompt.text})
-        offset = n * steps * images_per_prompt
-        progress = (lambda k, _t, offset=offset: on_progress(offset + k, total)) if on_progress else None
-        result = generate(model, params, on_step=progress, limits=limits)
-        warnings += [f"{prompt.id}: {w}" for w in result.warnings if f"{prompt.id}: {w}" not in warnings]
-        for picture in result.pictures:
-            file = None
-            if out is not None:
-                file = f"images/{prompt.id}-{picture.seed}.png"
-                write_atomic(out / file, picture.png)
-            rows_meta.append((prompt, picture.seed, file))
-            pictures.append(picture.image)
-
-    # Embeddings: generated and references through the same encoders.
-    gen_clip = clip_encoder.embed_images(pictures).cpu()
-    ref_clip = clip_encoder.embed_images(references).cpu()
-    text_clip = clip_encoder.embed_texts([p.text for p, _, _ in rows_meta]).cpu()
-    gen_dino = ref_dino = None
-    if dino_encoder is not None:
-        gen_dino = dino_encoder.embed_images(pictures).cpu()
-        ref_dino = dino_encoder.embed_images(references).cpu()
-    space = "dino" if gen_dino is not None else "clip"
-    max_sim, _ = M.memorization(gen_dino if gen_dino is not None else gen_clip,
-                                ref_dino if ref_dino is not None else ref_clip, memorization_threshold)
-    e = _Embedded(
-        clip=gen_clip,
-        clip_refs=ref_clip,
-        clip_t=M.clip_t(gen_clip, text_clip),
-        clip_score=M.clip_score(gen_clip, text_clip),
-        clip_i=M.clip_i(gen_clip, ref_clip),
-        dino=M.dino(gen_dino, ref_dino) if gen_dino is not None else None,
-        max_sim=max_sim,
-        near=max_sim >= memorization_threshold,
-    )
-
+    rows_meta, pictures, warnings = _generate(model, suite, config, base, out, on_progress)
+    e = _embed(pictures, references, [p.text for p, _, _ in rows_meta], clip_encoder, dino_encoder,
+               config.near_copy_threshold)
     images = [
         ImageRow(
             prompt_id=p.id, prompt_key=p.key, language=p.language, prompt=p.text, held_out=p.held_out, seed=s, file=f,
@@ -281,37 +223,19 @@ def evaluate(
         )
         for i, (p, s, f) in enumerate(rows_meta)
     ]
-
-    def groups_of(index):
-        groups: dict[str, list[int]] = {}
-        for i in index:
-            groups.setdefault(images[i].prompt_id, []).append(i)
-        return groups
-
-    everything = list(range(len(images)))
-    by_prompt = {pid: _aggregate(e, rows, {pid: rows}, with_sets=False) for pid, rows in groups_of(everything).items()}
-    by_language = {}
-    for lang in suite.languages:
-        index = [i for i, row in enumerate(images) if row.language == lang]
-        if index:
-            by_language[lang] = _aggregate(e, index, groups_of(index), with_sets=True)
-    by_split = {}
-    for split, flag in (("seen", False), ("held_out", True)):
-        index = [i for i, row in enumerate(images) if row.held_out == flag]
-        if index:
-            by_split[split] = _aggregate(e, index, groups_of(index), with_sets=True)
-    overall = _aggregate(e, everything, groups_of(everything), with_sets=True)
-
+    overall, by_prompt, by_language, by_split = _aggregate_groups(e, images, suite.languages)
     if len(references) < 2 or len(images) < 2:
         warnings.append("KID/FID need at least 2 generated and 2 reference images; left empty")
     settings = {
         "suite": suite.name, "suite_version": suite.version, "languages": suite.languages,
-        "prompts": len(suite.prompts), "images_per_prompt": images_per_prompt, "steps": steps, "width": width,
-        "height": height, "seed": seed, "guidance_scale": guidance_scale, "scheduler": scheduler,
-        "negative_prompt": negative_prompt, "clip_model": getattr(clip_encoder, "spec", clip_spec),
-        "dino_model": getattr(dino_encoder, "spec", dino_spec) if dino_encoder is not None else None,
-        "memorization_space": space, "memorization_threshold": memorization_threshold,
-        "kid_fid_space": "clip", "references": str(references_dir), "n_references": len(references),
+        "prompts": len(suite.prompts), "images_per_prompt": config.images_per_prompt, "steps": config.steps,
+        "width": config.width, "height": config.height, "seed": config.seed, "guidance_scale": config.guidance_scale,
+        "scheduler": config.scheduler, "negative_prompt": config.negative_prompt,
+        "clip_model": getattr(clip_encoder, "spec", config.clip_model),
+        "dino_model": getattr(dino_encoder, "spec", config.dino_model) if dino_encoder is not None else None,
+        "memorization_space": "dino" if e.dino is not None else "clip",
+        "memorization_threshold": config.near_copy_threshold, "kid_fid_space": "clip",
+        "references": str(config.references), "n_references": len(references),
         "model_hash": getattr(model, "model_hash", None), "lora_scale": lora_scale,
     }
     lora = lora if lora is not None else getattr(model, "lora", None)
@@ -324,6 +248,86 @@ def evaluate(
     if out is not None:
         write_atomic(out / "metrics.json", json.dumps(evaluation.as_dict(), indent=2, ensure_ascii=False).encode("utf-8"))
     return evaluation
+
+
+def _params(config: EvalConfig):
+    """The generation parameters every prompt shares (validated against limits that fit the config)."""
+    from generator.engine.params import GenerationParams, Limits
+
+    limits = Limits(max_width=max(config.width, 1024), max_height=max(config.height, 1024),
+                    max_steps=max(config.steps, 100), max_images=max(config.images_per_prompt, 4))
+    base = GenerationParams(prompt="x", negative_prompt=config.negative_prompt, seed=config.seed, steps=config.steps,
+                            guidance_scale=config.guidance_scale, width=config.width, height=config.height,
+                            num_images=config.images_per_prompt, scheduler=config.scheduler)
+    base.validate(limits)
+    return base, limits
+
+
+def _generate(model, suite: Suite, config: EvalConfig, base, out: Path | None, on_progress):
+    """Step 1: every prompt's pictures with the shared seeds; [(prompt, seed, file)], [PIL image], warnings."""
+    from generator.engine.generate import generate
+    from generator.engine.params import GenerationParams
+
+    params0, limits = base
+    if out is not None:
+        (out / "images").mkdir(parents=True, exist_ok=True)
+    total = config.steps * config.images_per_prompt * len(suite.prompts)
+    rows_meta, pictures, warnings = [], [], list(suite.warnings)
+    for n, prompt in enumerate(suite.prompts):
+        params = GenerationParams(**{**params0.as_dict(), "prompt": prompt.text})
+        offset = n * config.steps * config.images_per_prompt
+        progress = (lambda k, _t, offset=offset: on_progress(offset + k, total)) if on_progress else None
+        result = generate(model, params, on_step=progress, limits=limits)
+        warnings += [f"{prompt.id}: {w}" for w in result.warnings if f"{prompt.id}: {w}" not in warnings]
+        for picture in result.pictures:
+            file = None
+            if out is not None:
+                file = f"images/{prompt.id}-{picture.seed}.png"
+                write_atomic(out / file, picture.png)
+            rows_meta.append((prompt, picture.seed, file))
+            pictures.append(picture.image)
+    return rows_meta, pictures, warnings
+
+
+def _embed(pictures, references, texts: list[str], clip_encoder, dino_encoder, threshold: float) -> _Embedded:
+    """Step 2: generated pictures and references through the same encoders; per-picture scores."""
+    gen_clip = clip_encoder.embed_images(pictures).cpu()
+    ref_clip = clip_encoder.embed_images(references).cpu()
+    text_clip = clip_encoder.embed_texts(texts).cpu()
+    gen_dino = ref_dino = None
+    if dino_encoder is not None:
+        gen_dino = dino_encoder.embed_images(pictures).cpu()
+        ref_dino = dino_encoder.embed_images(references).cpu()
+    max_sim, _ = M.memorization(gen_dino if gen_dino is not None else gen_clip,
+                                ref_dino if ref_dino is not None else ref_clip, threshold)
+    return _Embedded(
+        clip=gen_clip, clip_refs=ref_clip, clip_t=M.clip_t(gen_clip, text_clip),
+        clip_score=M.clip_score(gen_clip, text_clip), clip_i=M.clip_i(gen_clip, ref_clip),
+        dino=M.dino(gen_dino, ref_dino) if gen_dino is not None else None, max_sim=max_sim, near=max_sim >= threshold,
+    )
+
+
+def _aggregate_groups(e: _Embedded, images: list[ImageRow], languages: list[str]):
+    """Step 3: (overall, by prompt, by language, by split) metrics."""
+    def groups_of(index):
+        groups: dict[str, list[int]] = {}
+        for i in index:
+            groups.setdefault(images[i].prompt_id, []).append(i)
+        return groups
+
+    everything = list(range(len(images)))
+    by_prompt = {pid: _aggregate(e, rows, {pid: rows}, with_sets=False) for pid, rows in groups_of(everything).items()}
+    by_language = {}
+    for lang in languages:
+        index = [i for i, row in enumerate(images) if row.language == lang]
+        if index:
+            by_language[lang] = _aggregate(e, index, groups_of(index), with_sets=True)
+    by_split = {}
+    for split, flag in (("seen", False), ("held_out", True)):
+        index = [i for i, row in enumerate(images) if row.held_out == flag]
+        if index:
+            by_split[split] = _aggregate(e, index, groups_of(index), with_sets=True)
+    return _aggregate(e, everything, groups_of(everything), with_sets=True), by_prompt, by_language, by_split
 
 
 def _metric(name: str, metrics, key: str) -> float:

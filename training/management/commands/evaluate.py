@@ -32,6 +32,15 @@ class _LazyBar:
             self.bar.close()
 
 
+def _overrides(o: dict) -> dict:
+    """The EvalConfig settings given on the command line (None: EvalConfig's default, or the site's)."""
+    from training.evaluation.config import EvalConfig
+
+    values = {name: o.get(name) for name in EvalConfig.names() if name != "references"}
+    values["negative_prompt"] = o["negative_prompt"] or None
+    return values
+
+
 class Command(BaseCommand):
     help = "Evaluate a model on a prompt suite: CLIP-T, CLIP-I, DINO, diversity, memorization, KID/FID; metrics.json + report.html."
     requires_system_checks = []  # a path needs no database
@@ -52,9 +61,9 @@ class Command(BaseCommand):
                                               "(with --run also the name of a PromptSuite in the admin)")
         parser.add_argument("--prompt-keys", help="comma-separated concept keys to keep (default: all)")
         parser.add_argument("--languages", help="comma-separated languages to keep, e.g. en,id (default: all)")
-        parser.add_argument("--images-per-prompt", type=int, default=None, help="default 4 (--run: 2)")
-        parser.add_argument("--steps", type=int, default=None, help="default 30 (--run: 25)")
-        parser.add_argument("--width", type=int, default=None, help="default 512 (--run: the base model's native size)")
+        parser.add_argument("--images-per-prompt", type=int, default=None, help="default 2 (EvalConfig)")
+        parser.add_argument("--steps", type=int, default=None, help="default 25 (EvalConfig)")
+        parser.add_argument("--width", type=int, default=None, help="default: the base model's native size with --run, else 512")
         parser.add_argument("--height", type=int, default=None)
         parser.add_argument("--seed", type=int, default=None, help="image j of every prompt uses seed + j (default 1234)")
         parser.add_argument("--guidance-scale", type=float, default=None, help="default 7.0")
@@ -76,14 +85,9 @@ class Command(BaseCommand):
         for flag in ("model", "references", "out"):
             if not o[flag]:
                 raise CommandError(f"--{flag} is required (or --run RUN_NAME to evaluate a training run's checkpoints)")
-        for flag, default in (("images_per_prompt", 4), ("steps", 30), ("width", 512), ("height", 512), ("seed", 1234),
-                              ("guidance_scale", 7.0), ("scheduler", "dpmpp_2m")):
-            o[flag] = default if o[flag] is None else o[flag]
-        if o["dino_model"] is None:
-            o["dino_model"] = getattr(settings, "RETROPORTAL_DINO_MODEL", DEFAULT_DINO)
         from generator.engine.loading import ModelLoadError
         from generator.engine.params import ParamError
-        from training.evaluation import metrics
+        from training.evaluation.config import EvalConfig, EvalConfigError
         from training.evaluation.encoders import EncoderUnavailable
         from training.evaluation.evaluate import EvaluationError, EvaluationResult, evaluate
         from training.evaluation.prompt_suite import SuiteError, load_suite
@@ -105,22 +109,19 @@ class Command(BaseCommand):
                 result = EvaluationResult.load(folder)
                 earlier[result.name if result.name not in earlier else str(folder)] = result
             source, lora, lora_scale, name = self._resolve_model(o)
-            dino = None if (o["dino_model"] or "").lower() in ("", "none", "off") else o["dino_model"]
-            total = o["steps"] * o["images_per_prompt"] * len(suite.prompts)
-            bar = _LazyBar(total)  # appears with the first denoising step: load errors print alone
+            config = EvalConfig.from_dict({**_overrides(o), "references": o["references"]}).resolved(
+                None, settings.RETROPORTAL_CLIP_MODEL, getattr(settings, "RETROPORTAL_DINO_MODEL", DEFAULT_DINO))
+            bar = _LazyBar(config.steps * config.images_per_prompt * len(suite.prompts))  # load errors print alone
             try:
-                result = evaluate(
-                    source, o["references"], suite, o["images_per_prompt"], o["steps"], o["width"], o["height"], o["seed"],
-                    o["clip_model"] or settings.RETROPORTAL_CLIP_MODEL, dino, lora=lora, out_dir=out, on_progress=bar.update,
-                    guidance_scale=o["guidance_scale"], scheduler=o["scheduler"], negative_prompt=o["negative_prompt"],
-                    lora_scale=lora_scale, name=o["name"] or name,
-                    memorization_threshold=metrics.NEAR_COPY_THRESHOLD if o["near_copy_threshold"] is None else o["near_copy_threshold"],
-                    allow_pickle=o["allow_pickle"] or getattr(settings, "RETROPORTAL_ALLOW_PICKLE", False),
-                )
+                result = evaluate(source, config, suite, lora=lora, lora_scale=lora_scale, out_dir=out,
+                                  on_progress=bar.update, name=o["name"] or name,
+                                  allow_pickle=o["allow_pickle"] or getattr(settings, "RETROPORTAL_ALLOW_PICKLE", False))
             finally:
                 bar.close()
         except ParamError as e:
             raise CommandError(f"--{e.field.replace('_', '-')}: {e.message}") from e
+        except EvalConfigError as e:
+            raise CommandError(f"--{e}") from e
         except (EvaluationError, SuiteError, EncoderUnavailable, ModelLoadError) as e:
             raise CommandError(str(e)) from e
         report = write_report(render_report(result), out / "report.html")
@@ -154,13 +155,7 @@ class Command(BaseCommand):
         run = TrainingRun.objects.select_related("base_model", "dataset").filter(name=o["run"]).first()
         if run is None:
             raise CommandError(f"--run {o['run']}: no such training run")
-        overrides = {
-            "images_per_prompt": o["images_per_prompt"], "steps": o["steps"], "width": o["width"], "height": o["height"],
-            "seed": o["seed"], "guidance_scale": o["guidance_scale"], "scheduler": o["scheduler"],
-            "negative_prompt": o["negative_prompt"] or None,
-            "prompt_keys": o["prompt_keys"], "languages": o["languages"], "clip_model": o["clip_model"],
-            "dino_model": o["dino_model"], "near_copy_threshold": o["near_copy_threshold"],
-        }
+        overrides = _overrides(o)
         if o["references"]:
             overrides["references"] = o["references"]
         try:
