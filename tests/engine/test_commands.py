@@ -71,6 +71,8 @@ BAD = {
     "negative guidance": (["--model", "{sd1}", "--guidance-scale", "-1"], "guidance"),
     "zero images": (["--model", "{sd1}", "--num-images", "0"], "num-images"),
     "unknown scheduler": (["--model", "{sd1}", "--scheduler", "nope"], "pndm, ddim, euler, euler_a, dpmpp_2m, dpmpp_2m_karras, unipc"),
+    "two bad fields at once": (["--model", "{sd1}", "--width", "65", "--steps", "0"],
+                               "--steps: 0 is out of range; use 1 to 100; --width: 65 is not a multiple of 8"),
 }
 
 
@@ -89,6 +91,15 @@ def test_bad_input_exits_nonzero_with_one_line_and_writes_nothing(case, tiny_sd1
     assert "Traceback" not in result.stderr
     assert expected in lines[0]
     assert not out.exists()
+
+
+def test_without_width_and_height_the_picture_has_the_models_native_size(tmp_path):
+    from training.miniworld.shipped import BASE
+
+    result = manage("generate", "--model", str(BASE), "--prompt", "a girl", "--seed", "1", "--steps", "2",
+                    "--out", str(tmp_path / "o"))
+    assert result.returncode == 0, result.stderr
+    assert Image.open(tmp_path / "o" / "1.png").size == (64, 64)  # the mini-world base's size, not 512
 
 
 def test_make_tiny_models_writes_all_kinds(tmp_path):

@@ -4,6 +4,7 @@ Thin shell over generator.engine. Bad input fails fast with one line on stderr a
 parameters are validated before any model loads, and the output folder is created (and files
 moved into it atomically) only after every image has been generated.
 """
+import dataclasses
 import os
 import sys
 from pathlib import Path
@@ -75,6 +76,10 @@ def free_name(folder: Path, seed: int, taken: set[str]) -> str:
     return name
 
 
+def _or(value: int | None, default: int) -> int:
+    return default if value is None else value
+
+
 class Command(BaseCommand):
     help = "Generate images with a model (path, hub id or registry name) and save PNGs with A1111 metadata."
     requires_system_checks = []  # a CLI run must not need (or touch) the database unless it reads the registry
@@ -86,8 +91,8 @@ class Command(BaseCommand):
         parser.add_argument("--seed", type=int, default=-1, help="-1 picks a random seed; image i uses seed + i")
         parser.add_argument("--steps", type=int, default=20)
         parser.add_argument("--guidance-scale", type=float, default=7.0)
-        parser.add_argument("--width", type=int, default=512)
-        parser.add_argument("--height", type=int, default=512)
+        parser.add_argument("--width", type=int, help="default: the model's native size (64 px mini-world, 512 SD 1.x)")
+        parser.add_argument("--height", type=int, help="default: the model's native size")
         parser.add_argument("--num-images", type=int, default=1)
         parser.add_argument("--scheduler", default="dpmpp_2m", help=f"one of: {', '.join(SCHEDULER_NAMES)}")
         parser.add_argument("--out", required=True, help="output folder (created after a successful run)")
@@ -104,8 +109,8 @@ class Command(BaseCommand):
             seed=options["seed"],
             steps=options["steps"],
             guidance_scale=options["guidance_scale"],
-            width=options["width"],
-            height=options["height"],
+            width=_or(options["width"], 512),  # stand-ins until the model says its native size
+            height=_or(options["height"], 512),
             num_images=options["num_images"],
             scheduler=options["scheduler"],
         )
@@ -113,7 +118,8 @@ class Command(BaseCommand):
         try:
             params.validate(limits)
         except ParamError as e:
-            raise CommandError(f"--{e.field.replace('_', '-')}: {e.message}") from e
+            raise CommandError("; ".join(f"--{field.replace('_', '-')}: {message}"
+                                         for field, messages in e.errors.items() for message in messages)) from e
         out = Path(options["out"])
         if out.exists() and not out.is_dir():
             raise CommandError(f"--out {out} exists and is not a folder")
@@ -121,6 +127,8 @@ class Command(BaseCommand):
         source, lora, lora_scale, name = self._resolve_model(options)
         scorer = self._load_clip(options["clip_model"])
         model = load_for_command(source, options, lora=lora, lora_scale=lora_scale, name=name)
+        native = limits.side_within(model.native_size)
+        params = dataclasses.replace(params, width=_or(options["width"], native), height=_or(options["height"], native))
         result = self._generate(model, params, limits)
         self._save(out, result, scorer, params.prompt)
 
