@@ -207,9 +207,16 @@ def _coerce_to(base, value):
     return str(value)
 
 
-def load_config(toml_path: str | os.PathLike | None = None, cli_overrides: dict | None = None) -> TrainConfig:
-    """TOML file (optional) + flags -> a validated TrainConfig. Flags win; None-valued flags are ignored."""
-    values: dict = {}
+def load_config(toml_path: str | os.PathLike | None = None, cli_overrides: dict | None = None,
+                preset: str | None = None) -> TrainConfig:
+    """Preset (optional) + TOML file (optional) + flags -> a validated TrainConfig. Later sources win;
+    None-valued flags are ignored."""
+    from .presets import preset_settings
+
+    try:
+        values: dict = preset_settings(preset)
+    except ValueError as exc:
+        raise ConfigError("preset", str(exc)) from None
     if toml_path is not None:
         try:
             with open(toml_path, "rb") as f:

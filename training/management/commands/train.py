@@ -19,6 +19,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from training.dreambooth import ConfigError, DatasetError, TrainingError, load_config, train
 from training.dreambooth.config import TrainConfig
+from training.dreambooth.presets import PRESETS
 
 
 def _resolve_model(value: str) -> str:
@@ -56,6 +57,8 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--config", help="TOML file with the same settings (keys with underscores)")
+        parser.add_argument("--preset", choices=sorted(PRESETS),
+                            help="a named recipe (training/dreambooth/presets.py); --config and flags override it")
         hints = typing.get_type_hints(TrainConfig)
         for f in dataclasses.fields(TrainConfig):
             flag = "--" + f.name.replace("_", "-")
@@ -72,7 +75,7 @@ class Command(BaseCommand):
         overrides["base_model"] = _resolve_model(overrides["base_model"])
         overrides["dataset"] = _resolve_dataset(overrides["dataset"])
         try:
-            cfg = load_config(options.get("config"), overrides)
+            cfg = load_config(options.get("config"), overrides, preset=options.get("preset"))
         except ConfigError as exc:
             raise CommandError(str(exc)) from None
         stop = {"requested": False}

@@ -1,0 +1,48 @@
+"""Training presets: `manage.py train --preset retro-style` trains the recommended recipe (here 2 steps on the
+shipped 64 px mini-world base, at its native size), and explicit flags still win over the preset."""
+from pathlib import Path
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from training.dreambooth import load_config
+from training.dreambooth.presets import PRESETS, RETRO_STYLE
+from training.miniworld import shipped
+
+from .conftest import write_dataset
+
+
+def test_preset_fills_settings_and_flags_win(tiny_sd1, dataset, tmp_path):
+    cfg = load_config(None, {"base_model": tiny_sd1, "dataset": dataset, "out": str(tmp_path), "rank": 2},
+                      preset="retro-style")
+    assert (cfg.method, cfg.train_text_encoder, cfg.with_prior_preservation) == ("lora", True, True)
+    assert cfg.instance_prompt == "retro anime style" and cfg.max_steps == 200
+    assert cfg.rank == 2  # the flag, not the preset's 8
+    assert not {"base_model", "dataset", "out", "resolution"} & set(RETRO_STYLE.settings)
+    assert "retro-style" in PRESETS and "Measured" in RETRO_STYLE.help
+
+
+def test_unknown_preset_is_one_line_naming_the_known_ones(tiny_sd1, dataset, tmp_path):
+    from training.dreambooth import ConfigError
+
+    with pytest.raises(ConfigError, match="unknown preset 'retro'; known: retro-style"):
+        load_config(None, {"base_model": tiny_sd1, "dataset": dataset, "out": str(tmp_path)}, preset="retro")
+
+
+def test_train_command_with_the_retro_preset_trains_two_steps_on_the_mini_world_base(tmp_path):
+    data = write_dataset(tmp_path / "data", n=2, size=(64, 64))
+    out = tmp_path / "run"
+    call_command("train", preset="retro-style", base_model=str(shipped.BASE), dataset=str(data), out=str(out),
+                 resolution="64", bucket_step="8", max_steps="2", num_class_images="2", class_inference_steps="2",
+                 validation_inference_steps="2", checkpoint_steps="0", class_data_dir=str(tmp_path / "class"))
+    assert (out / "pytorch_lora_weights.safetensors").exists()
+    assert len(list(Path(tmp_path / "class").glob("*.png"))) == 2  # prior preservation ran
+    import tomllib
+
+    saved = tomllib.loads((out / "config.toml").read_text())
+    assert {k: saved[k] for k in RETRO_STYLE.settings if k not in ("max_steps", "num_class_images")} == \
+           {k: v for k, v in RETRO_STYLE.settings.items() if k not in ("max_steps", "num_class_images")}
+    assert saved["resolution"] == 64 and saved["max_steps"] == 2
+    with pytest.raises(CommandError):
+        call_command("train", preset="no-such-preset", base_model=str(shipped.BASE), dataset=str(data),
+                     out=str(tmp_path / "other"))

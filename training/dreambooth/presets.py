@@ -1,0 +1,43 @@
+"""Named training recipes: a preset is a set of TrainConfig settings found to work, with what was measured.
+
+A preset fills the settings it names; a TOML file and explicit flags (or form fields) still win over it, so a
+preset is a starting point, not a lock. The base model, the dataset, the output folder and the resolution are
+never part of a preset: they follow the run (the resolution defaults from the base model's native size).
+"""
+from __future__ import annotations
+
+import dataclasses
+
+
+@dataclasses.dataclass(frozen=True)
+class Preset:
+    name: str
+    label: str
+    help: str  # what it does and what it measured, shown beside the choice
+    settings: dict
+
+
+RETRO_STYLE = Preset(
+    name="retro-style",
+    label="Retro style — recommended",
+    help=("LoRA rank 8 on the UNet and the text encoder, learning rates 1e-3 / 3e-3, 200 steps, prior preservation "
+          "with 100 captioned class pictures ('a portrait of a person'), instance prompt 'retro anime style'. "
+          "Measured on the mini-world base with 50 retro pictures (manage.py miniworld_bench, 200 held-out prompts "
+          "per split): style adoption 0.995, prior preservation 0.605, absent-background accuracy 0.90, "
+          "weakest attribute gender 0.49."),
+    settings={"method": "lora", "rank": 8, "learning_rate": 1e-3, "adam_weight_decay": 0.0,
+              "train_text_encoder": True, "text_encoder_lr": 3e-3, "max_steps": 200,
+              "with_prior_preservation": True, "class_prompt": "a portrait of a person", "num_class_images": 100,
+              "instance_prompt": "retro anime style"},
+)
+
+PRESETS: dict[str, Preset] = {p.name: p for p in (RETRO_STYLE,)}
+
+
+def preset_settings(name: str | None) -> dict:
+    """The settings of preset `name` ({} for None); ValueError naming the known presets for anything else."""
+    if not name:
+        return {}
+    if name not in PRESETS:
+        raise ValueError(f"unknown preset {name!r}; known: {', '.join(PRESETS)}")
+    return dict(PRESETS[name].settings)
