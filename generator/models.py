@@ -148,6 +148,14 @@ class GeneratedImage(models.Model):
     def get_file_url(self):
         return reverse("image-file", args=[self.pk])
 
+    PIXEL_ART_MAX = 256  # px: pictures this small are shown enlarged, so with sharp pixels
+
+    @property
+    def pixelated(self) -> bool:
+        """Enlarge with nearest-neighbour (CSS `image-rendering: pixelated`): a 64 px mini-world picture blurred
+        to a 200 px thumbnail hides exactly the detail people look for."""
+        return max(self.width or 0, self.height or 0) <= self.PIXEL_ART_MAX
+
 
 class PromptHistory(models.Model):
     """One row per distinct prompt a user submitted; reused prompts move to the top."""
