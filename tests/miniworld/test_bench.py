@@ -97,3 +97,14 @@ def test_report_names_the_grid_models_it_has_no_evaluation_for(tmp_path):
     done = {m: {} for m in ("base", "full-n20-none-s200", "full-n20-none-s5000", "full-n20-l2sp-s200")}
     assert missing_line(cfg, done) == "Not run or not evaluated yet: full-n20-l2sp-s5000."
     assert missing_line(cfg, {**done, "full-n20-l2sp-s5000": {}}) == ""
+
+
+def test_rewriting_the_report_keeps_the_hand_written_sections_after_the_marker(tmp_path):
+    from training.miniworld.bench_report import KEEP_MARKER, kept_sections
+
+    page = tmp_path / "bench.md"
+    assert kept_sections(page) == ""
+    page.write_text(f"# table\nold rows\n{KEEP_MARKER}\n## v2\nnumbers\n", encoding="utf-8")
+    assert kept_sections(page) == f"{KEEP_MARKER}\n## v2\nnumbers\n"
+    page.write_text("# table without a marker\n", encoding="utf-8")
+    assert kept_sections(page) == ""

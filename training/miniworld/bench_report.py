@@ -206,7 +206,17 @@ def write_report(cfg, docs: str | Path, command: str) -> Path:
         "## Plots", "",
         *[f"![{p.stem}](bench/{p.name})" for p in plots],
     ]
-    return write_atomic(docs / "bench.md", "\n".join(text) + "\n")
+    return write_atomic(docs / "bench.md", "\n".join(text) + "\n" + kept_sections(docs / "bench.md"))
+
+
+KEEP_MARKER = "<!-- kept when this page is rewritten -->"
+
+
+def kept_sections(path: Path) -> str:
+    """What follows KEEP_MARKER in the page being rewritten (the v2 section: other runs, written by hand from
+    their own reports), so regenerating the grid's table does not lose it."""
+    text = path.read_text(encoding="utf-8") if path.exists() else ""
+    return text[text.index(KEEP_MARKER):] if KEEP_MARKER in text else ""
 
 
 def retro_card(model: str, metrics: dict, command: str) -> str:
