@@ -15,7 +15,6 @@ from django.conf import settings
 
 from jobs import core as jobs
 from training.evaluation.config import EvalConfig, EvalConfigError
-from training.evaluation.encoders import DEFAULT_DINO
 from training.models import Evaluation, PromptSuite, TrainingRun
 
 QUEUE_NAME = "generation"
@@ -33,6 +32,8 @@ def resolve_settings(overrides: dict | None, native_size: int | None = None) -> 
     """The evaluation settings for a model of `native_size`: EvalConfig's defaults, the site's
     RETROPORTAL_EVALUATION_DEFAULTS, then `overrides` (the admin action, `evaluate --run`, a sweep); as the JSON
     the Evaluation row stores."""
+    from training.evaluation.encoders import DEFAULT_DINO  # imports torch: not at the web process's start
+
     site = getattr(settings, "RETROPORTAL_EVALUATION_DEFAULTS", {}) or {}
     try:
         config = EvalConfig.from_dict(site, "RETROPORTAL_EVALUATION_DEFAULTS").updated(overrides, "evaluation")

@@ -2,7 +2,7 @@
 import pytest
 from django.core.exceptions import ValidationError
 
-from training.forms import TrainingRunForm
+from training.run_form import TrainingRunForm
 from training.models import TrainingRun
 
 pytestmark = pytest.mark.django_db

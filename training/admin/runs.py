@@ -10,7 +10,7 @@ from django.utils.html import format_html
 
 from training import run_evaluations, runs
 from training.admin.files import SERVED_SUFFIXES, serve_file
-from training.forms import CONFIG_FIELDSETS, TrainingRunForm
+from training.forms import CONFIG_FIELDSETS
 from training.models import TrainingRun
 
 RUN_SERVED_SUFFIXES = {**SERVED_SUFFIXES, ".csv": "text/csv; charset=utf-8", ".log": "text/plain; charset=utf-8",
@@ -20,7 +20,6 @@ RUN_ACTIONS = ("start", "cancel", "resume", "delete_outputs", "activate")
 
 @admin.register(TrainingRun)
 class TrainingRunAdmin(admin.ModelAdmin):
-    form = TrainingRunForm
     list_display = ["name", "status", "progress", "eta", "dataset", "base_model", "method", "result", "evaluation",
                     "updated_at"]
     list_filter = ["status", "method"]
@@ -41,6 +40,11 @@ class TrainingRunAdmin(admin.ModelAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         return self.readonly_fields + (["name"] if obj else [])
+
+    def get_form(self, request, obj=None, **kwargs):
+        from training.run_form import TrainingRunForm  # imports DreamBooth (torch): only when a run form is shown
+
+        return super().get_form(request, obj, form=TrainingRunForm, **kwargs)
 
     def get_fieldsets(self, request, obj=None):
         if obj is None:  # nothing to show before the run exists

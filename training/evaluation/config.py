@@ -7,8 +7,7 @@ RETROPORTAL_CLIP_MODEL and RETROPORTAL_DINO_MODEL (`resolved`). Django-free.
 import dataclasses
 from dataclasses import dataclass
 
-from .metrics import NEAR_COPY_THRESHOLD
-
+NEAR_COPY_THRESHOLD = 0.9  # max similarity to a training picture from which a picture is a near copy (metrics.py)
 OFF = ("", "none", "off")  # dino_model values that switch DINO off (memorization is then measured with CLIP)
 
 

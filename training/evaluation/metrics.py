@@ -18,6 +18,8 @@ embeddings; `diversity`, `memorization`, `kid` and `fid` work in whatever space 
 import torch
 from torch import Tensor
 
+from .config import NEAR_COPY_THRESHOLD
+
 # A generated image whose cosine similarity to some training image is >= this, in DINO ViT-S/16
 # CLS space, counts as a near copy. Why 0.9: DINO is trained by self-distillation to map different
 # crops/colour jitters of ONE image to the same embedding, so an image and its re-encoded, resized,
@@ -27,7 +29,7 @@ from torch import Tensor
 # copy-detection similarity (Somepalli et al., "Diffusion Art or Digital Forgery?", CVPR 2023: SSCD
 # > 0.5). It is a heuristic, not a law: the report plots every image's max similarity so the
 # threshold can be checked against the actual training set, and evaluate() takes another value.
-NEAR_COPY_THRESHOLD = 0.9
+# The value lives in .config (EvalConfig's default), which imports no torch.
 
 
 def _unit(x: Tensor, name: str) -> Tensor:
