@@ -26,8 +26,9 @@ def remove_media_folder(path: Path, area: str) -> None:
 
 
 def validate_resolution(value: int) -> None:
-    if value % 64:
-        raise ValidationError(f"{value} is not a multiple of 64 (Stable Diffusion works in 64-pixel steps).")
+    if value % 8:
+        raise ValidationError(f"{value} is not a multiple of 8 (Stable Diffusion latents are 1/8 of the pixels); "
+                              f"use e.g. {max(64, value // 8 * 8)}.")
 
 
 class Dataset(jobs.QueuedJob):
@@ -61,7 +62,8 @@ class Dataset(jobs.QueuedJob):
         max_length=300, blank=True, help_text="Prior-preservation prompt for the class, e.g. 'a picture of a girl'."
     )
     resolution = models.PositiveIntegerField(
-        default=512, validators=[MinValueValidator(256), MaxValueValidator(2048), validate_resolution]
+        default=512, validators=[MinValueValidator(64), MaxValueValidator(2048), validate_resolution],
+        help_text="Training size in pixels: the base model's native size (64 for the mini-world base, 512 for SD 1.x).",
     )
     mode = models.CharField(max_length=8, choices=Mode.choices, default=Mode.CROP)
     min_size = models.PositiveIntegerField(

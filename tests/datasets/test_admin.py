@@ -53,6 +53,17 @@ def test_zip_bomb_upload_is_refused(admin_client):
     assert not Dataset.objects.exists()
 
 
+@pytest.mark.parametrize("resolution, accepted", [(64, True), (60, False), (32, False)])
+def test_the_admin_takes_the_mini_world_bases_64_px(admin_client, resolution, accepted):
+    upload = zip_upload({"a.png": encode(textured(80, 80, 1), "PNG")})
+    form = {**add_form(upload, name=f"mini-{resolution}"), "resolution": resolution, "min_size": 64}
+    form.pop("prepare_now")
+    response = admin_client.post(ADD_URL, form)
+    assert Dataset.objects.filter(name=f"mini-{resolution}").exists() == accepted, response.text[-2000:]
+    if not accepted:
+        assert "multiple of 8" in response.text or "greater than or equal to 64" in response.text
+
+
 def test_add_needs_an_upload(admin_client):
     response = admin_client.post(ADD_URL, add_form(b""))
     assert "Upload at least one picture or a zip archive." in response.text

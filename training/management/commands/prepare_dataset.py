@@ -102,8 +102,8 @@ class Command(BaseCommand):
             name=options["name"], instance_prompt=options["instance_prompt"], class_prompt=options["class_prompt"],
             resolution=options["resolution"], mode=options["mode"], min_size=options["min_size"],
         )
-        try:  # the resolution was checked by PrepConfig, which allows the mini-world base's 64 px
-            dataset.full_clean(exclude=["instance_prompt", "resolution"])
+        try:
+            dataset.full_clean(exclude=["instance_prompt"])
         except ValidationError as exc:
             raise CommandError("; ".join(f"{k}: {' '.join(v)}" for k, v in exc.message_dict.items())) from None
         if dataset.root.exists():
