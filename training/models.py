@@ -160,6 +160,17 @@ class DatasetImage(models.Model):
 RUN_MANAGED_SETTINGS = ("base_model", "dataset", "out", "resume")
 
 
+def base_native_size(base=None) -> int:
+    """The side a dataset or run for `base` (a registered AIModel) trains at: its native size (64 for the mini-world
+    base); without one, the default model's; 512 when no model is known. Defaults follow the model, so the
+    dataset command and the run form read it here."""
+    if base is None:
+        from generator.services import default_model
+
+        base = default_model()
+    return base.native_size if base is not None else 512
+
+
 class TrainingRun(jobs.QueuedJob):
     """One DreamBooth fine-tuning run: its settings (`config`, validated by TrainConfig) and its live state.
 
@@ -229,9 +240,12 @@ class TrainingRun(jobs.QueuedJob):
 
     # -- settings ------------------------------------------------------------------------------------------
     def settings_values(self) -> dict:
-        """TrainConfig values without the managed paths: `config` plus method (the row's column wins)."""
+        """TrainConfig values without the managed paths: `config` plus method (the row's column wins); the resolution
+        defaults to the base model's native size, the instance prompt to the dataset's."""
         values = {k: v for k, v in (self.config or {}).items() if k not in RUN_MANAGED_SETTINGS}
         values["method"] = self.method
+        if "resolution" not in values and self.base_model_id:
+            values["resolution"] = base_native_size(self.base_model)
         if not str(values.get("instance_prompt") or "").strip() and self.dataset_id:
             values["instance_prompt"] = self.dataset.instance_prompt
         return values

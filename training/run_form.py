@@ -5,16 +5,18 @@ import tomllib
 import typing
 
 from django import forms
+from django.utils.html import format_html, format_html_join
 
 from generator.models import AIModel
 from training.dreambooth.config import FIELDS, ConfigError, TrainConfig
+from training.dreambooth.presets import PRESETS, preset_settings
 from training.forms import CONFIG_FIELDS
-from training.models import RUN_MANAGED_SETTINGS, Dataset, TrainingRun
+from training.models import RUN_MANAGED_SETTINGS, Dataset, TrainingRun, base_native_size
 
 HELP = {
     "instance_prompt": "Blank: the dataset's instance prompt.",
     "rank": "LoRA rank (ignored for a full fine-tune).",
-    "resolution": "Training side in pixels (multiple of 8).",
+    "resolution": "Training side in pixels (multiple of 8). Blank: the base model's native size.",
     "checkpoint_steps": "0: only when cancelled and at the end.",
     "validation_steps": "0: only the final validation grid.",
     "train_text_encoder": "LoRA (or full fine-tune) of the text encoder too.",
@@ -38,8 +40,21 @@ def config_form_field(name: str) -> forms.Field:
 TrainConfigFields = type("TrainConfigFields", (forms.Form,), {n: config_form_field(n) for n in CONFIG_FIELDS})
 
 
+def preset_help() -> str:
+    """Each preset's label and what it measured (training/dreambooth/presets.py), for the preset choice."""
+    return format_html(
+        "Fills the preset's settings; a field you change from the value shown, and the TOML box, still win.<br>{}",
+        format_html_join("<br>", "<strong>{}</strong>: {}", ((p.label, p.help) for p in PRESETS.values())))
+
+
 class TrainingRunForm(TrainConfigFields, forms.ModelForm):
-    """The common TrainConfig settings as fields, the rest as TOML; TrainConfig's messages land on the field."""
+    """The common TrainConfig settings as fields, the rest as TOML; TrainConfig's messages land on the field.
+    A preset fills the settings it names, except those the admin changed (Form.changed_data)."""
+
+    preset = forms.ChoiceField(
+        required=False, choices=[("", "None: the settings below")] + [(p.name, p.label) for p in PRESETS.values()],
+        help_text=preset_help(),
+    )
 
     extra_settings = forms.CharField(
         required=False, widget=forms.Textarea(attrs={"rows": 6, "cols": 60, "style": "font-family: monospace"}),
@@ -60,6 +75,11 @@ class TrainingRunForm(TrainConfigFields, forms.ModelForm):
         if "base_model" in self.fields:
             self.fields["base_model"].queryset = AIModel.objects.exclude(kind=AIModel.Kind.LORA)
             self.fields["base_model"].help_text = "A local diffusers folder (SD 1.x / 2.x)."
+            sizes = ", ".join(f"{m.name} {base_native_size(m)} px" for m in self.fields["base_model"].queryset[:8])
+            self.fields["resolution"].help_text = HELP["resolution"] + (f" ({sizes})" if sizes else "")
+        self.fields["resolution"].initial = None  # blank: follows the base model (TrainingRun.settings_values)
+        self.fields["resolution"].widget.attrs["placeholder"] = str(base_native_size(self.instance.base_model
+                                                                                     if self.instance.base_model_id else None))
         config = dict(self.instance.config or {})
         for name in CONFIG_FIELDS:
             if name in config:
@@ -76,8 +96,12 @@ class TrainingRunForm(TrainConfigFields, forms.ModelForm):
 
     def clean(self):
         cleaned = super().clean()
+        preset = {k: v for k, v in preset_settings(cleaned.get("preset")).items() if k not in self.changed_data}
+        if "method" in preset:
+            cleaned["method"] = preset.pop("method")
         config = {name: cleaned[name] for name in CONFIG_FIELDS
-                  if name not in self.errors and cleaned.get(name) not in (None, "")}
+                  if name not in self.errors and name not in preset and cleaned.get(name) not in (None, "")}
+        config.update(preset)
         if config.get("with_prior_preservation") and not config.get("class_prompt") and cleaned.get("dataset"):
             if cleaned["dataset"].class_prompt:
                 config["class_prompt"] = cleaned["dataset"].class_prompt

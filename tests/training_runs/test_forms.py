@@ -91,3 +91,61 @@ def test_admin_add_page_shows_the_message_next_to_the_field(admin_client, base_m
     response = admin_client.post("/admin/training/trainingrun/add/", form_data(base_model, tiny_dataset))
     assert response.status_code == 302
     assert TrainingRun.objects.get().name == "retro-run"
+
+
+def browser_post(form: TrainingRunForm, **over) -> dict:
+    """What a browser posts for an untouched form (every field at the value shown), with `over` typed in."""
+    data = {name: field.initial for name, field in form.fields.items() if field.initial not in (None, False)}
+    data.update(over)
+    return {k: v for k, v in data.items() if v is not None}
+
+
+def test_resolution_defaults_to_the_base_models_native_size(base_model, tiny_dataset):
+    from generator.models import AIModel
+
+    sd = AIModel.objects.create(name="sd15", source="/nonexistent/sd15", architecture="sd1", native_size=512)
+    blank = TrainingRunForm()
+    assert blank.fields["resolution"].initial is None
+    assert blank.fields["resolution"].widget.attrs["placeholder"] == "64"  # the default model's
+    assert "sd15 512 px" in blank.fields["resolution"].help_text and "tiny-sd1 64 px" in blank.fields["resolution"].help_text
+    for base, expected in ((base_model, 64), (sd, 512)):
+        form = TrainingRunForm(data=browser_post(blank, name=f"run-{expected}", dataset=tiny_dataset.pk, base_model=base.pk,
+                                                 max_steps=3, num_class_images=2))
+        assert form.is_valid(), form.errors
+        run = form.save()
+        assert "resolution" not in run.config and run.train_config().resolution == expected
+    typed = TrainingRunForm(data=browser_post(blank, name="typed", dataset=tiny_dataset.pk, base_model=base_model.pk,
+                                              resolution=128, max_steps=3))
+    assert typed.is_valid(), typed.errors
+    assert typed.save().train_config().resolution == 128
+
+
+def test_the_retro_preset_fills_its_settings_and_a_typed_field_wins(base_model, tiny_dataset):
+    from training.dreambooth.presets import RETRO_STYLE
+
+    blank = TrainingRunForm()
+    assert ("retro-style", "Retro style — recommended") in blank.fields["preset"].choices
+    assert "Measured on the mini-world base" in str(blank.fields["preset"].help_text)
+    form = TrainingRunForm(data=browser_post(blank, name="retro", dataset=tiny_dataset.pk, base_model=base_model.pk,
+                                             preset="retro-style", rank=2))
+    assert form.is_valid(), form.errors
+    run = form.save()
+    cfg = run.train_config()
+    assert cfg.rank == 2  # typed by the admin, not the preset's 8
+    expected = {k: v for k, v in RETRO_STYLE.settings.items() if k not in ("rank", "method")}
+    assert {k: run.config[k] for k in expected} == expected
+    assert (run.method, cfg.max_steps, cfg.with_prior_preservation, cfg.text_encoder_lr) == ("lora", 200, True, 3e-3)
+    assert cfg.instance_prompt == "retro anime style" and cfg.class_prompt == "a portrait of a person"
+    assert cfg.resolution == 64  # the preset never sets it: the base model's native size
+
+
+def test_the_toml_box_wins_over_the_preset_and_no_preset_changes_nothing(base_model, tiny_dataset):
+    blank = TrainingRunForm()
+    form = TrainingRunForm(data=browser_post(blank, name="retro2", dataset=tiny_dataset.pk, base_model=base_model.pk,
+                                             preset="retro-style", extra_settings="text_encoder_lr = 0.0005\n"))
+    assert form.is_valid(), form.errors
+    assert form.save().train_config().text_encoder_lr == 0.0005
+    plain = TrainingRunForm(data=browser_post(blank, name="plain", dataset=tiny_dataset.pk, base_model=base_model.pk))
+    assert plain.is_valid(), plain.errors
+    cfg = plain.save().train_config()
+    assert (cfg.rank, cfg.max_steps, cfg.train_text_encoder, cfg.instance_prompt) == (4, 400, False, "sks girl")

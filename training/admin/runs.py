@@ -29,7 +29,7 @@ class TrainingRunAdmin(admin.ModelAdmin):
     readonly_fields = ["live", "result_model", "error", "out_dir", "created_at", "updated_at", "started_at",
                        "finished_at", "evaluations_summary"]
     fieldsets = [
-        (None, {"fields": ["name", "dataset", "base_model", "method", *CONFIG_FIELDSETS["Run"]]}),
+        (None, {"fields": ["name", "dataset", "base_model", "method", "preset", *CONFIG_FIELDSETS["Run"]]}),
         ("Progress", {"fields": ["live"]}),
         *((title, {"fields": list(names)}) for title, names in CONFIG_FIELDSETS.items() if title != "Run"),
         ("Extra settings", {"fields": ["extra_settings"]}),

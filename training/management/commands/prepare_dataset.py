@@ -16,7 +16,7 @@ from tqdm import tqdm
 from training import datasets
 from training.dataprep import ConfigError, PrepConfig, summary
 from training.dataprep.sources import PICTURE_KINDS, has_pictures
-from training.models import Dataset
+from training.models import Dataset, base_native_size as model_native_size
 from training.tasks import run_preparation
 
 
@@ -25,17 +25,16 @@ def base_native_size(name_or_path: str | None) -> int:
     default model; 512 when none is known."""
     from generator.engine.loading import folder_native_size
     from generator.models import AIModel
-    from generator.services import default_model
 
     if name_or_path and Path(name_or_path).is_dir():
         size = folder_native_size(name_or_path)
         if size is None:
             raise CommandError(f"--base-model {name_or_path}: not a diffusers folder (no unet/ and vae/ configs)")
         return size
-    model = AIModel.objects.filter(name=name_or_path).first() if name_or_path else default_model()
+    model = AIModel.objects.filter(name=name_or_path).first() if name_or_path else None
     if name_or_path and model is None:
         raise CommandError(f"--base-model {name_or_path}: no such folder and no registered model of that name")
-    return model.native_size if model is not None else 512
+    return model_native_size(model)
 
 
 class Command(BaseCommand):
