@@ -214,9 +214,9 @@ def test_shipped_base_model_loads_and_draws_a_64px_picture():
 
 def test_corrected_ema_removes_the_initial_weights(tmp_path):
     """n EMA updates towards fixed weights W leave decay**n of the initial weights; the export removes them."""
-    from training.miniworld.pretrain import Run, ema_update
+    from training.miniworld.pretrain import PretrainRun, ema_update
 
-    run = Run(tmp_path, dataclasses.replace(MICRO, ema_decay=0.9))
+    run = PretrainRun(tmp_path, dataclasses.replace(MICRO, ema_decay=0.9))
     with torch.no_grad():
         for p in run.unet.parameters():
             p.add_(0.5)

@@ -22,7 +22,7 @@ from .losses import NoiseSchedule
 from .metrics_log import MetricsLog, Window
 from .model_card import write_card
 from .regularization import Regularizer, group
-from .step import Run, TrainingError, finite_prefix, non_finite_error, optimizer_step
+from .step import TrainingState, TrainingError, finite_prefix, non_finite_error, optimizer_step
 
 log = logging.getLogger(__name__)
 MEMORY_HINTS = ("batch_size=1 with gradient_accumulation_steps>1, method=lora, gradient_checkpointing=true, "
@@ -114,7 +114,7 @@ def _class_plan(cfg: TrainConfig, acc, comps, class_dir: Path | None) -> BatchPl
                      cfg.batch_size, cfg.seed + 1)
 
 
-def setup(cfg: TrainConfig, examples: list[Example], class_dir: Path | None) -> tuple[Run, object]:
+def setup(cfg: TrainConfig, examples: list[Example], class_dir: Path | None) -> tuple[TrainingState, object]:
     """Load the models, class pictures, optimizer and schedules; wrap them with accelerate."""
     from accelerate.utils import set_seed
     from diffusers.optimization import get_scheduler
@@ -152,13 +152,13 @@ def setup(cfg: TrainConfig, examples: list[Example], class_dir: Path | None) -> 
         te = comps.text_encoder
     latents = LatentSource(comps.vae, weight_dtype, acc.device, cfg.cache_latents)
     latents.warm(examples)
-    run = Run(cfg, acc, unet, te, NoiseSchedule(comps.noise_scheduler, acc.device), optimizer, lr_scheduler,
+    run = TrainingState(cfg, acc, unet, te, NoiseSchedule(comps.noise_scheduler, acc.device), optimizer, lr_scheduler,
               unet_params, te_params, latents, TextSource(comps.tokenizer, te, acc.device),
               BatchPlan(examples, cfg.batch_size, cfg.seed), class_plan, regularizer, ema)
     return run, comps
 
 
-def _restore(run: Run) -> int:
+def _restore(run: TrainingState) -> int:
     cfg, out = run.cfg, Path(run.cfg.out)
     checkpointing.remove_incomplete(out)
     latest = checkpointing.latest_checkpoint(out) if cfg.resume else None
@@ -169,7 +169,7 @@ def _restore(run: Run) -> int:
     return int(state["step"])
 
 
-def _grid(run: Run, comps, step: int) -> Path:
+def _grid(run: TrainingState, comps, step: int) -> Path:
     acc, cfg = run.accelerator, run.cfg
     pipe = validation.build_pipeline(comps.vae, acc.unwrap_model(run.text_encoder), comps.tokenizer,
                                      acc.unwrap_model(run.unet), comps.sample_scheduler)
@@ -178,7 +178,7 @@ def _grid(run: Run, comps, step: int) -> Path:
                                     cfg.validation_inference_steps, cfg.resolution)
 
 
-def _save(run: Run, step: int) -> Path:
+def _save(run: TrainingState, step: int) -> Path:
     cfg = run.cfg
     return checkpointing.save_checkpoint(run.accelerator, Path(cfg.out), step, {"max_steps": cfg.max_steps},
                                          cfg.checkpoints_total_limit)
@@ -190,7 +190,7 @@ def _is_logging_step(cfg: TrainConfig, step: int, start: int) -> bool:
             or bool(cfg.checkpoint_steps and step % cfg.checkpoint_steps == 0))
 
 
-def _flush(run: Run, window: Window, metrics: MetricsLog | None) -> dict:
+def _flush(run: TrainingState, window: Window, metrics: MetricsLog | None) -> dict:
     """Read the window's numbers (one device sync), check them, write their rows; returns the last row."""
     acc = run.accelerator
     rows = window.drain((lambda t: acc.reduce(t, reduction="mean")) if acc.num_processes > 1 else None)
@@ -245,7 +245,7 @@ def train(cfg: TrainConfig, on_progress: Callable[[int, int, dict], None] | None
     return TrainResult(out, step, False, logs, files)
 
 
-def finish(run: Run, comps, examples: list[Example], step: int, logs: dict) -> list[str]:
+def finish(run: TrainingState, comps, examples: list[Example], step: int, logs: dict) -> list[str]:
     """Export the weights, the final validation grid, loss.png and README.md."""
     cfg, acc, out = run.cfg, run.accelerator, Path(run.cfg.out)
     unet, te = acc.unwrap_model(run.unet), acc.unwrap_model(run.text_encoder)

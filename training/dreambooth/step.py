@@ -28,7 +28,7 @@ class TrainingError(RuntimeError):
 
 
 @dataclass
-class Run:
+class TrainingState:
     cfg: TrainConfig
     accelerator: object
     unet: torch.nn.Module  # prepared (possibly DDP-wrapped)
@@ -60,7 +60,7 @@ def _generator(cfg: TrainConfig, index: int, stream: int) -> torch.Generator:
     return torch.Generator().manual_seed((cfg.seed * 1_000_003 + index) * 4 + stream)
 
 
-def _denoise_loss(run: Run, examples, index: int, stream: int, te_active: bool) -> torch.Tensor:
+def _denoise_loss(run: TrainingState, examples, index: int, stream: int, te_active: bool) -> torch.Tensor:
     """Diffusion loss of one batch of examples (all of one bucket)."""
     gen = _generator(run.cfg, index, stream)
     latents = run.latents.sample(examples, gen)  # (B, 4, h, w)
@@ -75,7 +75,7 @@ def _denoise_loss(run: Run, examples, index: int, stream: int, te_active: bool) 
     return losses.diffusion_loss(pred, target, t, run.schedule, run.cfg.snr_gamma)
 
 
-def _micro_batch(run: Run, step: int, micro: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+def _micro_batch(run: TrainingState, step: int, micro: int) -> tuple[torch.Tensor, torch.Tensor | None]:
     """(instance loss, class loss or None) of micro-batch `micro` of optimizer step `step`."""
     cfg, acc = run.cfg, run.accelerator
     index = ((step - 1) * cfg.gradient_accumulation_steps + micro) * acc.num_processes + acc.process_index
@@ -85,7 +85,7 @@ def _micro_batch(run: Run, step: int, micro: int) -> tuple[torch.Tensor, torch.T
     return diffusion, prior
 
 
-def optimizer_step(run: Run, step: int, measure: bool) -> dict:
+def optimizer_step(run: TrainingState, step: int, measure: bool) -> dict:
     """Accumulate k micro-batches, add the penalties' gradients, clip, update, step the LR schedule and EMA.
 
     Returns the step's numbers for metrics_log.Window (losses as device tensors). The penalties are

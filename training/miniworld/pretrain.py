@@ -213,7 +213,7 @@ def initial_models(cfg: PretrainConfig, pad_token_id: int) -> tuple:
         return vae, build_text_encoder(cfg, pad_token_id), build_unet(cfg)
 
 
-class Run:
+class PretrainRun:
     """Holds the models, optimisers and progress of a pretraining run in `run_dir`."""
 
     def __init__(self, run_dir: str | Path, cfg: PretrainConfig):
@@ -354,7 +354,7 @@ class Hooks:
     checkpoint_every: int = 0  # steps; 0 = only by time and at phase ends
 
 
-def _train_loop(run: Run, phase: str, total: int, step_fn, hooks: Hooks) -> bool:
+def _train_loop(run: PretrainRun, phase: str, total: int, step_fn, hooks: Hooks) -> bool:
     """Run steps run.step..total of `phase`; False if stopped early (checkpoint written)."""
     last_save, window = time.monotonic(), []
     while run.step < total:
@@ -377,7 +377,7 @@ def _train_loop(run: Run, phase: str, total: int, step_fn, hooks: Hooks) -> bool
     return True
 
 
-def _vae_step(run: Run):
+def _vae_step(run: PretrainRun):
     features = FeatureLoss(run.cfg.vae_feature_from) if run.cfg.vae_feature_from else None
 
     def step(i: int) -> dict:
@@ -392,7 +392,7 @@ def _vae_step(run: Run):
     return step
 
 
-def _unet_step(run: Run):
+def _unet_step(run: PretrainRun):
     params = [p for m in run.trainables().values() for p in m.parameters()]
 
     def step(i: int) -> dict:
@@ -420,10 +420,10 @@ def saved_config(run_dir: str | Path, **overrides) -> PretrainConfig | None:
     return dataclasses.replace(PretrainConfig(**saved), **overrides)
 
 
-def pretrain(run_dir: str | Path, cfg: PretrainConfig, hooks: Hooks | None = None, resume: bool = True) -> Run:
-    """Run (or continue) all phases in `run_dir`; returns the Run (phase 'done' unless stopped early)."""
+def pretrain(run_dir: str | Path, cfg: PretrainConfig, hooks: Hooks | None = None, resume: bool = True) -> PretrainRun:
+    """Run (or continue) all phases in `run_dir`; returns the PretrainRun (phase 'done' unless stopped early)."""
     hooks = hooks or Hooks()
-    run = Run(run_dir, cfg)
+    run = PretrainRun(run_dir, cfg)
     if resume:
         run.load()
     elif run.checkpoint_path.exists():

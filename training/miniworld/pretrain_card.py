@@ -11,7 +11,7 @@ from PIL import Image
 
 from .classifier import machine
 from .captions import caption
-from .pretrain import Run
+from .pretrain import PretrainRun
 from .pretrain_export import export_pipeline, folder_size, n_params, reconstruction_report
 from .pretrain_eval import evaluate_pipeline, generate, grid, held_out_prompts
 
@@ -54,7 +54,7 @@ def _table(accuracy: dict) -> str:
         f"{v:.0%}" for v in accuracy.values()) + " |"
 
 
-def card_text(run: Run, info: dict) -> str:
+def card_text(run: PretrainRun, info: dict) -> str:
     cfg = dataclasses.asdict(run.cfg)
     te = run.text_encoder.config
     ev = info.get("eval") or {}
@@ -135,7 +135,7 @@ def card_text(run: Run, info: dict) -> str:
     return "\n".join(lines)
 
 
-def export_run(run: Run, out_dir: str | Path, fp16: bool = True, eval_n: int = 0,
+def export_run(run: PretrainRun, out_dir: str | Path, fp16: bool = True, eval_n: int = 0,
                eval_sets: tuple = EVAL_SETS, compare_fp32: bool = False,
                ema: bool = True) -> tuple[Path, dict]:
     """Write the run's EMA pipeline with README.md, loss.png and samples.png to out_dir (atomically)."""

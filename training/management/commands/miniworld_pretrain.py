@@ -15,7 +15,7 @@ import torch
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from training.miniworld.pretrain import Hooks, PretrainConfig, Run, pretrain, saved_config
+from training.miniworld.pretrain import Hooks, PretrainConfig, PretrainRun, pretrain, saved_config
 from training.miniworld.pretrain_models import InitFromError
 from training.miniworld.pretrain_card import export_run
 
@@ -86,7 +86,7 @@ class Command(BaseCommand):
             cfg = saved_config(out, vae_steps=cfg.vae_steps, unet_steps=cfg.unet_steps) or cfg
         started = time.monotonic()
         if options["export_only"]:
-            run = Run(out, cfg)
+            run = PretrainRun(out, cfg)
             if not run.load():
                 raise CommandError(f"no checkpoint in {out}")
             if (out / "latents.pt").exists():  # the VAE's latent scaling factor
@@ -104,7 +104,7 @@ class Command(BaseCommand):
                           f"retro {info['recon']['retro']:.1f}")
         self.stdout.write(f"wrote {folder} ({info['size_mb']:.1f} MB) in {time.monotonic() - started:.0f} s")
 
-    def train(self, out: Path, cfg: PretrainConfig, options) -> Run:
+    def train(self, out: Path, cfg: PretrainConfig, options) -> PretrainRun:
         stop = {"asked": False}
 
         def ask_stop(signum, frame):
