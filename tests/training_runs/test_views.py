@@ -1,4 +1,6 @@
 """The run admin's staff-only JSON status and file views: who may see them, and only files inside the run."""
+import re
+
 import pytest
 from django.contrib.auth import get_user_model
 
@@ -48,7 +50,7 @@ def test_status_json_for_staff(admin_client, run_with_files):
     assert data["status"] == "draft" and data["max_steps"] == 3
     assert data["loss_points"] == [[1, 1.5], [2, 1.25]]
     assert data["loss_png"].startswith(f"/admin/training/trainingrun/{run_with_files.pk}/file/loss.png?v=")
-    assert [g["name"] for g in data["grids"]] == ["step-000003"]
+    assert [(g["name"], g["label"]) for g in data["grids"]] == [("step-000003", "step 3")]
     assert data["log_tail"].splitlines() == [f"line {i}" for i in range(60, 100)]
     assert data["actions"]["start"] and not data["actions"]["resume"] and not data["actions"]["activate"]
 
@@ -73,3 +75,11 @@ def test_change_page_buttons_run_the_actions(admin_client, run_with_files):
     assert "has no registered model yet" in response.content.decode()
     page = admin_client.get(f"/admin/training/trainingrun/{run_with_files.pk}/change/").content.decode()
     assert 'id="run-live"' in page and 'id="loss-curve"' in page
+
+
+def test_the_run_page_has_one_progress_bar_a_smoothed_curve_and_the_sites_favicon(admin_client, client, run_with_files):
+    page = admin_client.get(f"/admin/training/trainingrun/{run_with_files.pk}/change/").content.decode()
+    assert page.count("<progress") == 1 and 'id="loss-smooth"' in page and "smoothed (EMA 0.9)" in page
+    assert '<figcaption>step 3</figcaption>' in page
+    icon = re.search(r'<link rel="icon" href="[^"]+">', page)
+    assert icon and icon.group(0) in client.get("/accounts/login/").content.decode()  # the site's own icon

@@ -235,7 +235,8 @@ def _status_data(run: TrainingRun) -> dict:
         "losses": {k: v for k, v in (run.last_losses or {}).items()}, "error": run.error,
         "cancel_requested": run.cancel_requested, "loss_points": run.loss_points(),
         "loss_png": url("loss.png") + f"?v={version}" if (out / "loss.png").is_file() else "",
-        "grids": [{"name": g.stem, "url": url(f"validation/{g.name}")} for g in grids[-6:]],
+        "grids": [{"name": g.stem, "label": "step " + (g.stem.removeprefix("step-").lstrip("0") or "0"), "url": url(f"validation/{g.name}")}
+                  for g in grids[-6:]],
         "log_tail": run.log_tail(),
         "result_model": ({"name": run.result_model.name, "is_active": run.result_model.is_active}
                          if run.result_model_id and run.result_model else None),
