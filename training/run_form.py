@@ -76,7 +76,7 @@ class TrainingRunForm(TrainConfigFields, forms.ModelForm):
             self.fields["base_model"].queryset = AIModel.objects.exclude(kind=AIModel.Kind.LORA)
             self.fields["base_model"].help_text = "A local diffusers folder (SD 1.x / 2.x)."
             sizes = ", ".join(f"{m.name} {base_native_size(m)} px" for m in self.fields["base_model"].queryset[:8])
-            self.fields["resolution"].help_text = HELP["resolution"] + (f" ({sizes})" if sizes else "")
+            self.fields["resolution"].help_text = HELP["resolution"].rstrip(".") + (f" ({sizes})." if sizes else ".")
         self.fields["resolution"].initial = None  # blank: follows the base model (TrainingRun.settings_values)
         self.fields["resolution"].widget.attrs["placeholder"] = str(base_native_size(self.instance.base_model
                                                                                      if self.instance.base_model_id else None))
