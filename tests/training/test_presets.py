@@ -33,7 +33,7 @@ def test_train_command_with_the_retro_preset_trains_two_steps_on_the_mini_world_
     data = write_dataset(tmp_path / "data", n=2, size=(64, 64))
     out = tmp_path / "run"
     call_command("train", preset="retro-style", base_model=str(shipped.BASE), dataset=str(data), out=str(out),
-                 resolution="64", bucket_step="8", max_steps="2", num_class_images="2", class_inference_steps="2",
+                 bucket_step="8", max_steps="2", num_class_images="2", class_inference_steps="2",
                  validation_inference_steps="2", checkpoint_steps="0", class_data_dir=str(tmp_path / "class"))
     assert (out / "pytorch_lora_weights.safetensors").exists()
     assert len(list(Path(tmp_path / "class").glob("*.png"))) == 2  # prior preservation ran
@@ -42,7 +42,16 @@ def test_train_command_with_the_retro_preset_trains_two_steps_on_the_mini_world_
     saved = tomllib.loads((out / "config.toml").read_text())
     assert {k: saved[k] for k in RETRO_STYLE.settings if k not in ("max_steps", "num_class_images")} == \
            {k: v for k, v in RETRO_STYLE.settings.items() if k not in ("max_steps", "num_class_images")}
-    assert saved["resolution"] == 64 and saved["max_steps"] == 2
+    assert saved["resolution"] == 64 and saved["max_steps"] == 2  # no --resolution: the base model's native size
     with pytest.raises(CommandError):
         call_command("train", preset="no-such-preset", base_model=str(shipped.BASE), dataset=str(data),
                      out=str(tmp_path / "other"))
+
+
+def test_toml_and_flags_still_win_over_the_model_default(tiny_sd1, dataset, tmp_path):
+    toml = tmp_path / "run.toml"
+    toml.write_text("resolution = 128\n")
+    base = {"base_model": tiny_sd1, "dataset": dataset, "out": str(tmp_path), "instance_prompt": "sks"}
+    assert load_config(None, base, defaults={"resolution": 64}).resolution == 64
+    assert load_config(str(toml), base, defaults={"resolution": 64}).resolution == 128
+    assert load_config(str(toml), {**base, "resolution": 256}, defaults={"resolution": 64}).resolution == 256

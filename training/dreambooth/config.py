@@ -208,13 +208,13 @@ def _coerce_to(base, value):
 
 
 def load_config(toml_path: str | os.PathLike | None = None, cli_overrides: dict | None = None,
-                preset: str | None = None) -> TrainConfig:
-    """Preset (optional) + TOML file (optional) + flags -> a validated TrainConfig. Later sources win;
-    None-valued flags are ignored."""
+                preset: str | None = None, defaults: dict | None = None) -> TrainConfig:
+    """Defaults (e.g. the base model's resolution) + preset + TOML file + flags -> a validated TrainConfig.
+    Later sources win; None-valued flags are ignored."""
     from .presets import preset_settings
 
     try:
-        values: dict = preset_settings(preset)
+        values: dict = {**(defaults or {}), **preset_settings(preset)}
     except ValueError as exc:
         raise ConfigError("preset", str(exc)) from None
     if toml_path is not None:

@@ -46,6 +46,15 @@ def _resolve_dataset(value: str) -> str:
     return str(dataset.prepared_dir)
 
 
+def _model_defaults(base_model: str | None) -> dict:
+    """Settings that follow the base model unless given: the resolution is its native size (64 for the
+    mini-world base, 512 for SD 1.x), read from its configs."""
+    from generator.engine.loading import folder_native_size
+
+    size = folder_native_size(base_model) if base_model else None
+    return {"resolution": size} if size else {}
+
+
 def _rank() -> int:
     """This process's rank under torchrun / accelerate launch (0 when run alone)."""
     return int(os.environ.get("RANK", "0"))
@@ -75,7 +84,8 @@ class Command(BaseCommand):
         overrides["base_model"] = _resolve_model(overrides["base_model"])
         overrides["dataset"] = _resolve_dataset(overrides["dataset"])
         try:
-            cfg = load_config(options.get("config"), overrides, preset=options.get("preset"))
+            cfg = load_config(options.get("config"), overrides, preset=options.get("preset"),
+                              defaults=_model_defaults(overrides["base_model"]))
         except ConfigError as exc:
             raise CommandError(str(exc)) from None
         stop = {"requested": False}
