@@ -3,7 +3,7 @@ generated from TrainConfig, is training.run_form: it imports DreamBooth, so the 
 from django import forms
 
 from training import datasets, sweeps
-from training.models import Dataset, Sweep
+from training.models import Dataset, Sweep, base_native_size
 
 
 class MultipleFileInput(forms.ClearableFileInput):
@@ -36,6 +36,13 @@ class DatasetAdminForm(forms.ModelForm):
     class Meta:
         model = Dataset
         fields = ["name", "instance_prompt", "class_prompt", "resolution", "mode", "min_size"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk is None:  # a new dataset trains at the default model's size; nothing is upscaled
+            size = base_native_size()
+            self.initial.setdefault("resolution", size)
+            self.initial.setdefault("min_size", size)
 
     def clean_upload(self):
         files = self.cleaned_data.get("upload") or []

@@ -134,3 +134,14 @@ def test_a_dataset_whose_job_vanished_is_marked_failed(admin_client, redis_clean
     admin_client.get(f"/admin/training/dataset/{dataset.pk}/change/")
     dataset.refresh_from_db()
     assert dataset.status == "failed" and "stopped unexpectedly" in dataset.error
+
+
+@pytest.mark.django_db
+def test_a_new_dataset_defaults_to_the_default_models_native_size():
+    from generator.models import AIModel
+    from training.forms import DatasetAdminForm
+
+    assert DatasetAdminForm().initial["resolution"] == 512  # no model registered: SD 1.x's size
+    AIModel.objects.create(name="mini", source="/nonexistent", architecture="sd1", is_default=True, native_size=64)
+    form = DatasetAdminForm()
+    assert (form.initial["resolution"], form.initial["min_size"]) == (64, 64)  # never upscaled by default
