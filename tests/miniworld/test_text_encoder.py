@@ -58,3 +58,15 @@ def test_feature_loss_is_zero_for_the_same_picture_and_grows_with_blur():
     recon = blurred.clone().requires_grad_(True)
     loss(recon, x).backward()
     assert recon.grad.abs().sum() > 0 and not any(p.requires_grad for p in loss.parameters())
+
+
+def test_candidate_v2_base_uses_the_candidate_miniclip_text_tower_unchanged():
+    """base-v2's text encoder is candidates/miniclip-v2's text tower, frozen through pretraining."""
+    from transformers import CLIPTextModel
+
+    candidates = shipped.WEIGHTS.parent / "candidates"
+    saved = CLIPTextModel.from_pretrained(candidates / "base-v2" / "text_encoder", dtype=torch.float32).state_dict()
+    converted = text_encoder_from_open_clip(load_open_clip_dir(candidates / "miniclip-v2")).state_dict()
+    assert saved.keys() == converted.keys()
+    for key, value in converted.items():
+        torch.testing.assert_close(saved[key], value.half().float(), rtol=0, atol=0, msg=key)

@@ -11,7 +11,7 @@ from PIL import Image
 
 from .classifier import machine
 from .captions import caption
-from .pretrain import PretrainRun
+from .pretrain import PretrainConfig, PretrainRun
 from .pretrain_export import export_pipeline, folder_size, n_params, reconstruction_report
 from .pretrain_eval import evaluate_pipeline, generate, grid, held_out_prompts
 
@@ -54,6 +54,16 @@ def _table(accuracy: dict) -> str:
         f"{v:.0%}" for v in accuracy.values()) + " |"
 
 
+def reproduce_flags(cfg) -> str:
+    """The miniworld_pretrain flags of the settings that differ from the defaults (besides the step counts)."""
+    default = PretrainConfig()
+    flags = {"init_from": "--init-from", "latent_channels": "--latent-channels",
+             "text_encoder_from": "--text-encoder-from", "vae_feature_from": "--vae-feature-from",
+             "vae_feature_weight": "--vae-feature-weight", "indonesian": "--indonesian", "paraphrase": "--paraphrase"}
+    return "".join(f" {flag} {getattr(cfg, name)}" for name, flag in flags.items()
+                   if getattr(cfg, name) != getattr(default, name))
+
+
 def card_text(run: PretrainRun, info: dict) -> str:
     cfg = dataclasses.asdict(run.cfg)
     te = run.text_encoder.config
@@ -64,7 +74,9 @@ def card_text(run: PretrainRun, info: dict) -> str:
         "A tiny Stable Diffusion (SD 1.x architecture, diffusers format, real CLIP tokenizer) trained from scratch "
         "on the retroportal mini-world (`training/miniworld/`): 64 px anime bust portraits in the *modern* style. "
         "Its VAE also learned *retro* renders (pastel palette, dithering, grain, scanlines) so that a fine-tune "
-        "can reach that style; the UNet and text encoder never saw a retro picture.",
+        "can reach that style; the UNet never saw a retro picture"
+        + (" (its frozen text encoder, mini-CLIP's, learned the style's words from both styles' captions)."
+           if run.cfg.text_encoder_from else ", nor did the text encoder."),
         "",
         f"* components: VAE {n_params(run.vae) / 1e6:.2f} M params (4x downscale, 64 px -> 16x16x"
         f"{run.vae.config.latent_channels} latents, scaling factor {info.get('scaling_factor', 0):.3f}), "
@@ -91,8 +103,8 @@ def card_text(run: PretrainRun, info: dict) -> str:
         f"* exported: {info['exported_at']}",
         "",
         "Reproduce: `DEBUG=1 OMP_NUM_THREADS=1 .venv/bin/python manage.py miniworld_pretrain --out RUN_DIR "
-        f"--vae-steps {info['vae_steps']} --unet-steps {info['unet_steps']}"
-        + (f" --init-from {run.cfg.init_from}" if run.cfg.init_from else "") + "` (resumable with `--resume`).",
+        f"--vae-steps {info['vae_steps']} --unet-steps {info['unet_steps']}" + reproduce_flags(run.cfg)
+        + "` (resumable with `--resume`).",
         "",
         "## VAE round trip",
         "",
