@@ -31,6 +31,8 @@ def test_admin_uploads_a_zip_and_sees_the_prepared_dataset(live_server, page, tr
     page.fill("#id_name", "retro-girls")
     page.fill("#id_instance_prompt", "a picture of sks girl")
     page.fill("#id_class_prompt", "a picture of a girl")
+    assert page.input_value("#id_min_size") == page.input_value("#id_resolution")  # nothing upscaled by default
+    page.fill("#id_min_size", "256")  # explicitly lets 256-511 px pictures in (upscaled, noted per picture)
     page.set_input_files("#id_upload", str(archive))
     page.click("input[name=_continue]")
     page.wait_for_selector("#dataset-summary")
