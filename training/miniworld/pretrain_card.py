@@ -59,7 +59,8 @@ def reproduce_flags(cfg) -> str:
     default = PretrainConfig()
     flags = {"init_from": "--init-from", "latent_channels": "--latent-channels",
              "text_encoder_from": "--text-encoder-from", "vae_feature_from": "--vae-feature-from",
-             "vae_feature_weight": "--vae-feature-weight", "indonesian": "--indonesian", "paraphrase": "--paraphrase"}
+             "vae_feature_weight": "--vae-feature-weight", "indonesian": "--indonesian", "paraphrase": "--paraphrase",
+             "unet_lr": "--unet-lr"}
     return "".join(f" {flag} {getattr(cfg, name)}" for name, flag in flags.items()
                    if getattr(cfg, name) != getattr(default, name))
 
