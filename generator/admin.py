@@ -7,8 +7,8 @@ from generator.models import AIModel, GeneratedImage, GenerationJob, PromptHisto
 
 @admin.register(AIModel)
 class AIModelAdmin(admin.ModelAdmin):
-    list_display = ("name", "kind", "architecture", "is_active", "is_default", "source", "created_at")
-    list_filter = ("kind", "architecture", "is_active", "is_default")
+    list_display = ("name", "kind", "architecture", "is_active", "is_default", "downloadable", "source", "created_at")
+    list_filter = ("kind", "architecture", "is_active", "is_default", "downloadable")
     search_fields = ("name", "source", "description")
     actions = ("activate", "deactivate", "make_default")
 

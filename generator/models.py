@@ -6,7 +6,10 @@ pipelines and makes images; these rows remember who asked for what and where the
 import uuid
 
 from django.conf import settings
-from django.db import models
+from django.contrib.postgres.indexes import GinIndex
+from django.contrib.postgres.search import SearchQuery, SearchRank, SearchVector, SearchVectorField
+from django.db import connections, models
+from django.db.models.functions import Coalesce
 from django.urls import reverse
 
 from jobs import models as jobs
@@ -37,6 +40,9 @@ class AIModel(models.Model):
     description = models.TextField(blank=True)
     is_active = models.BooleanField(default=True, help_text="Listed in the users' model picker.")
     is_default = models.BooleanField(default=False)
+    downloadable = models.BooleanField(
+        default=False, help_text="LoRA only: offer its .safetensors file (kohya format) on the model's public page."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -110,12 +116,59 @@ class GenerationJob(jobs.QueuedJob):
         return self.status in self.FINAL_STATES
 
 
+# Full-text search over prompts. PostgreSQL ships Snowball stemmers for English but none for Indonesian, so the
+# stored vector holds the prompt twice: English-stemmed (girls -> girl) and `simple` (exact lower-cased words, which
+# is what an Indonesian prompt like "rambut merah" is searched by). A query is matched against both.
+SEARCH_CONFIGS = ("english", "simple")
+
+
+def search_query(text: str) -> SearchQuery:
+    """A web-search style query ("red hair" -girl, "exact phrase", a OR b) over every configuration."""
+    query = None
+    for config in SEARCH_CONFIGS:
+        part = SearchQuery(text, config=config, search_type="websearch")
+        query = part if query is None else query | part
+    return query
+
+
 class ImageQuerySet(models.QuerySet):
     def visible_to(self, user):
-        """What `user` may see: their own pictures and everyone's published ones (nothing when signed out)."""
+        """The one visibility rule: what `user` may see anywhere (pages, search, profiles, collections, model
+        pages, zips, media, API). Signed out: published pictures. Signed in: their own and published ones.
+        Staff with the admin's view permission: everything (moderation). Narrow it further (public(), owner=)
+        but never start from anything else."""
+        public = models.Q(is_public=True)
         if not user.is_authenticated:
-            return self.none()
-        return self.filter(models.Q(owner=user) | models.Q(is_public=True))
+            return self.filter(public)
+        if user.is_staff and user.has_perm("generator.view_generatedimage"):
+            return self.all()
+        return self.filter(public | models.Q(owner=user))
+
+    def public(self):
+        """Published pictures only (Explore, profiles, model pages): narrows visible_to, never replaces it."""
+        return self.filter(is_public=True)
+
+    def for_cards(self):
+        """What a thumbnail card shows (prompt, model, owner) in the same query: no query per card."""
+        return self.select_related("job", "job__model", "owner")
+
+    def search(self, text: str):
+        """Rows whose prompt matches `text` (GIN index on search_vector), annotated with `rank`."""
+        if connections[self.db].vendor != "postgresql":  # the SQLite demo: plain substring match, no ranking
+            return self.filter(job__prompt__icontains=text).annotate(rank=models.Value(0.0))
+        query = search_query(text)
+        return self.filter(search_vector=query).annotate(rank=SearchRank(models.F("search_vector"), query))
+
+    def update_search_vectors(self):
+        """Store each row's search vector from its job's prompt (one UPDATE for the whole queryset)."""
+        if connections[self.db].vendor != "postgresql":
+            return 0
+        prompt = models.Subquery(GenerationJob.objects.filter(pk=models.OuterRef("job_id")).values("prompt")[:1])
+        vector = None
+        for weight, config in zip("AB", SEARCH_CONFIGS):
+            part = SearchVector(Coalesce(prompt, models.Value("")), config=config, weight=weight)
+            vector = part if vector is None else vector + part
+        return self.update(search_vector=vector)
 
 
 class GeneratedImage(models.Model):
@@ -133,11 +186,22 @@ class GeneratedImage(models.Model):
     clip_error = models.TextField(blank=True, help_text="Why no CLIP score was computed, if none was.")
     is_public = models.BooleanField(default=False, db_index=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    like_count = models.PositiveIntegerField(default=0, editable=False, help_text="Likes (gallery.Like rows), "
+                                             "kept in step with them in the transaction that adds or removes one.")
+    search_vector = SearchVectorField(null=True, editable=False, help_text="The prompt, for full-text search "
+                                      "(English-stemmed and simple); written by ImageQuerySet.update_search_vectors.")
 
     objects = ImageQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at", "index"]
+        indexes = [
+            GinIndex(fields=["search_vector"], name="image_search_gin"),
+            models.Index(fields=["owner", "-created_at"], name="image_owner_new"),
+            models.Index(fields=["is_public", "-created_at"], name="image_public_new"),
+            models.Index(fields=["is_public", "-like_count", "-created_at"], name="image_public_likes"),
+            models.Index(models.F("is_public"), models.F("clip_score").desc(nulls_last=True), name="image_public_clip"),
+        ]
 
     def __str__(self):
         return f"{self.job.prompt[:40]} #{self.index}"
