@@ -14,6 +14,7 @@ from diffusers import (
 )
 
 from .params import SCHEDULER_NAMES, ParamError
+from .sampler_labels import SAMPLER_LABELS  # noqa: F401  (re-exported: generate.py reads it here)
 
 # name -> (class, extra config overrides)
 _SCHEDULERS = {
@@ -30,19 +31,6 @@ _SCHEDULERS = {
         {"algorithm_type": "dpmsolver++", "solver_order": 2, "use_karras_sigmas": True},
     ),
     "unipc": (UniPCMultistepScheduler, {}),
-}
-
-# What AUTOMATIC1111 (>= 1.9) writes as "Sampler:" and "Schedule type:" for the same sampling, so pasting our
-# infotext into A1111 picks it: PNDM as SD ships it is A1111's PLMS; A1111's DPM++ 2M runs Karras sigmas by
-# default ("Automatic"), so our plain one is "Uniform" (A1111 still reads the old "DPM++ 2M Karras" too).
-SAMPLER_LABELS = {
-    "pndm": ("PLMS", "Automatic"),
-    "ddim": ("DDIM", "Automatic"),
-    "euler": ("Euler", "Automatic"),
-    "euler_a": ("Euler a", "Automatic"),
-    "dpmpp_2m": ("DPM++ 2M", "Uniform"),
-    "dpmpp_2m_karras": ("DPM++ 2M", "Karras"),
-    "unipc": ("UniPC", "Automatic"),
 }
 
 if not set(_SCHEDULERS) == set(SCHEDULER_NAMES) == set(SAMPLER_LABELS):
