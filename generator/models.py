@@ -96,11 +96,37 @@ class GenerationJob(jobs.QueuedJob):
     height = models.PositiveIntegerField()
     num_images = models.PositiveIntegerField()
     scheduler = models.CharField(max_length=32)
+    # Creative controls (issue 13), named as GenerationParams' fields; pictures are files, decoded by the worker.
+    init_image = models.FileField(upload_to="inputs/%Y/%m/", blank=True, help_text="img2img/inpainting source (PNG).")
+    mask_image = models.FileField(upload_to="inputs/%Y/%m/", blank=True, help_text="Inpainting mask, white = repaint.")
+    init_image_source = models.ForeignKey(
+        "GeneratedImage", null=True, blank=True, on_delete=models.SET_NULL, related_name="remixes",
+        help_text="The gallery picture this job remixes (its bytes are copied into init_image).",
+    )
+    strength = models.FloatField(default=0.75, help_text="img2img denoising strength (A1111 'Denoising strength').")
+    mask_blur = models.PositiveIntegerField(default=4)
+    hires_scale = models.FloatField(default=1.0)
+    hires_steps = models.PositiveIntegerField(default=0, help_text="0 = as many as steps.")
+    hires_strength = models.FloatField(default=0.5)
+    hires_upscaler = models.CharField(max_length=100, default="Lanczos")
+    loras = models.JSONField(default=list, blank=True, help_text='[{"name": registry LoRA, "scale": -2..2}]')
+    variation_seed = models.BigIntegerField(default=-1)
+    variation_strength = models.FloatField(default=0.0)
+    translate = models.CharField(max_length=8, blank=True, help_text="'id' translates the prompt to English first.")
+    translated_prompt = models.TextField(blank=True, help_text="The English prompt the model saw (translate=id).")
+    translated_negative_prompt = models.TextField(blank=True)
 
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED, db_index=True)
     progress_step = models.PositiveIntegerField(default=0)
     progress_total = models.PositiveIntegerField(default=0)
     warnings = models.TextField(blank=True, help_text="Engine warnings, e.g. prompt tokens beyond the model's limit.")
+    # Live progress of the image being drawn: image k of N, step s of S, and a cheap latent preview (PNG).
+    progress_image = models.PositiveIntegerField(default=0)
+    progress_images = models.PositiveIntegerField(default=0)
+    progress_image_step = models.PositiveIntegerField(default=0)
+    progress_image_steps = models.PositiveIntegerField(default=0)
+    preview_png = models.BinaryField(null=True, blank=True, editable=False)
+    preview_updated_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
@@ -166,7 +192,8 @@ class ImageQuerySet(models.QuerySet):
         prompt = models.Subquery(GenerationJob.objects.filter(pk=models.OuterRef("job_id")).values("prompt")[:1])
         vector = None
         for weight, config in zip("AB", SEARCH_CONFIGS):
-            part = SearchVector(Coalesce(prompt, models.Value("")), config=config, weight=weight)
+            part = SearchVector(Coalesce(prompt, models.Value(""), output_field=models.TextField()), config=config,
+                                weight=weight)
             vector = part if vector is None else vector + part
         return self.update(search_vector=vector)
 

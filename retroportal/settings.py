@@ -189,7 +189,11 @@ RETROPORTAL_LIMITS = {
     "max_steps": env_int("RETROPORTAL_MAX_STEPS", 100),
     "max_images": env_int("RETROPORTAL_MAX_IMAGES", 4),
     "max_guidance": 30.0,
+    "max_upload_bytes": env_int("RETROPORTAL_MAX_UPLOAD_BYTES", 10 * 1024 * 1024),  # init pictures and masks
+    "max_upload_pixels": env_int("RETROPORTAL_MAX_UPLOAD_PIXELS", 4096 * 4096),
 }
+# transformers MarianMT model (hub id or folder) for translate="id" (e.g. Helsinki-NLP/opus-mt-id-en); "" = off.
+RETROPORTAL_TRANSLATE_MODEL = os.environ.get("RETROPORTAL_TRANSLATE_MODEL", "")
 RETROPORTAL_MAX_QUEUED_JOBS_PER_USER = env_int("RETROPORTAL_MAX_QUEUED_JOBS_PER_USER", 5)
 # Back-pressure (0 switches one off): images per user over a rolling 24 h, and queued jobs over all users.
 RETROPORTAL_DAILY_IMAGE_QUOTA = env_int("RETROPORTAL_DAILY_IMAGE_QUOTA", 200)
