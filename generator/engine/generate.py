@@ -1,9 +1,14 @@
-"""Text-to-image generation with a loaded model: seeds, schedulers, progress, cancellation, metadata.
+"""Generation with a loaded model: seeds, creative controls, progress and previews, cancellation, metadata.
 
 Reproducibility contract: image i of a job uses seed + i with its own torch.Generator, and images are
 generated one at a time, so image i can be regenerated alone (seed + i, 1 image) and the same
 seed + parameters + device give pixel-identical images. Batching images into one UNet call would be
-a little faster but would tie each image's pixels to its batch neighbours' kernels.
+a little faster but would tie each image's pixels to its batch neighbours' kernels. With a variation
+(variation_strength > 0) every image keeps `seed` and image i uses variation_seed + i: N variations
+of one picture, which is what a "Vary" button asks for.
+
+The passes themselves (txt2img, img2img, inpainting, hires fix) are in `passes`; the sampling loop in
+`denoise`; LoRA mixing in `loras`; translation in `translate`; previews in `preview`.
 """
 import inspect
 import secrets
@@ -13,9 +18,13 @@ from typing import Callable
 import torch
 from PIL import Image
 
+from .generation_info import LoraInfo, PictureInfo, Translation, extra_fields, prompt_line
 from .infotext import encode_png, format_infotext
 from .loading import LoadedModel
-from .params import GenerationParams, Limits
+from .loras import mixed_loras
+from .params import GenerationParams, Limits, ParamError
+from .passes import draw, prepare
+from .preview import previewer_for
 from .prompts import prompt_inputs
 from .schedulers import SAMPLER_LABELS, make_scheduler
 
@@ -31,6 +40,7 @@ class GeneratedPicture:
     infotext: str
     png: bytes  # PNG bytes with the infotext in the `parameters` chunk
     index: int = 0
+    variation_seed: int | None = None
 
 
 @dataclass
@@ -38,6 +48,22 @@ class GenerationResult:
     pictures: list[GeneratedPicture]
     warnings: list[str] = field(default_factory=list)
     seed: int = 0  # seed of image 0 (the random one chosen when params.seed was -1)
+    translated_prompt: str = ""  # the English prompts the model saw, when params.translate was set
+    translated_negative_prompt: str = ""
+
+
+@dataclass
+class Progress:
+    """Where a job is: image `image` of `images` (1-based), step `step` of `steps` within it, `done` of
+    `total` over the job; `preview` is a cheap RGB picture of the current latents when one was made."""
+
+    image: int
+    images: int
+    step: int
+    steps: int
+    done: int
+    total: int
+    preview: Image.Image | None = None
 
 
 def random_seed(num_images: int = 1) -> int:
@@ -48,9 +74,7 @@ def random_seed(num_images: int = 1) -> int:
 def with_scheduler(pipe, scheduler):
     """A new pipeline object sharing `pipe`'s modules (no copy, no reload) but with `scheduler`.
 
-    Swapping `pipe.scheduler` in place would leak one request's sampler into the next (and race if
-    two threads share the pipeline); a scheduler also keeps per-run state (timesteps, step index).
-    Building a sibling pipeline costs microseconds and leaves the cached one untouched.
+    Kept for callers that run a stock diffusers pipeline beside ours (benchmarks, tests).
     """
     cls = type(pipe)
     accepted = inspect.signature(cls.__init__).parameters
@@ -64,14 +88,9 @@ def with_scheduler(pipe, scheduler):
     return sibling
 
 
-def lora_tag(model: LoadedModel) -> str:
-    """A1111's `<lora:ALIAS:SCALE>`, which the prompt of an infotext carries to activate the LoRA there."""
-    return f"<lora:{model.lora_alias}:{model.lora_scale:g}>" if model.lora else ""
-
-
-def _infotext_extra(model: LoadedModel) -> dict:
-    """A1111's `Lora hashes: "ALIAS: HASH"` for a fused LoRA (the tag itself goes into the prompt)."""
-    return {"Lora hashes": f"{model.lora_alias}: {model.lora_hash}"} if model.lora else {}
+def _fused_lora(model: LoadedModel) -> list[LoraInfo]:
+    """The LoRA a registry entry fused into the model at load time, for the infotext."""
+    return [LoraInfo(model.lora_alias, model.lora_hash, model.lora_scale)] if model.lora else []
 
 
 def _guidance_warnings(params: GenerationParams) -> list[str]:
@@ -80,71 +99,103 @@ def _guidance_warnings(params: GenerationParams) -> list[str]:
     return []
 
 
+def _translate(params: GenerationParams, translator) -> Translation | None:
+    if not params.translate:
+        return None
+    if translator is None:
+        raise ParamError("translate", "translation is off on this server: an admin sets RETROPORTAL_TRANSLATE_MODEL "
+                                      "(e.g. Helsinki-NLP/opus-mt-id-en); send translate='' meanwhile")
+    texts = [params.prompt] + ([params.negative_prompt] if params.negative_prompt else [])
+    english = translator(texts)
+    return Translation(english[0], english[1] if params.negative_prompt else "", params.translate)
+
+
+class _Tracker:
+    """Turns scheduler steps of each pass into the user's step counts, previews and cancellation."""
+
+    def __init__(self, params, on_step, on_progress, should_cancel, previewer, preview_every):
+        self.params, self.on_step, self.on_progress = params, on_step, on_progress
+        self.should_cancel, self.previewer, self.preview_every = should_cancel, previewer, preview_every
+        self.per_image = params.steps_per_image()
+        self.total = self.per_image * params.num_images
+        self.image = 0
+        self.reported = 0
+
+    def __call__(self, pass_name: str, i: int, n: int, latents: torch.Tensor) -> None:
+        # Multistep schedulers may run a different number of model calls than steps (PNDM runs steps + 1):
+        # map the scheduler's position onto the pass's step count so step/steps are exact.
+        p = self.params
+        pass_steps, offset = (p.base_steps(), 0) if pass_name == "base" else (p.hires_pass_steps(), p.base_steps())
+        step = offset + min(-(-(i + 1) * pass_steps // n), pass_steps)
+        done = self.image * self.per_image + step
+        if done > self.reported:
+            self.reported = done
+            if self.on_step is not None:
+                self.on_step(done, self.total)
+            if self.on_progress is not None:
+                wants = self.previewer is not None and (step % self.preview_every == 0 or step == self.per_image)
+                preview = self.previewer(latents) if wants else None
+                self.on_progress(Progress(self.image + 1, p.num_images, step, self.per_image, done, self.total,
+                                          preview))
+        if self.should_cancel is not None and self.should_cancel():
+            raise GenerationCancelled(f"cancelled at step {done} of {self.total}")
+
+
 def generate(
     model: LoadedModel,
     params: GenerationParams,
     *,
     on_step: Callable[[int, int], None] | None = None,
+    on_progress: Callable[[Progress], None] | None = None,
     should_cancel: Callable[[], bool] | None = None,
     limits: Limits = Limits(),
+    translator: Callable[[list[str]], list[str]] | None = None,
+    preview_every: int = 2,
+    allow_pickle: bool = False,
 ) -> GenerationResult:
     """Generate params.num_images images; see the module docstring for the seed contract.
 
-    on_step(k, total) is called after each denoising step, k counting over all images
-    (total = steps * num_images). should_cancel() is polled at every step; when it returns True
-    the run stops and GenerationCancelled is raised. Params are validated first (ParamError).
+    on_step(k, total) is called after each denoising step, k counting over all images and passes
+    (total = params.total_steps()). on_progress(Progress) likewise, with a preview every
+    `preview_every` steps and at each image's last step. should_cancel() is polled at every step; when
+    it returns True the run stops and GenerationCancelled is raised. Params are validated first
+    (ParamError); `translator` maps texts to English for params.translate.
     """
     params.validate(limits)
     seed = params.seed if params.seed >= 0 else random_seed(params.num_images)
-    pipe = with_scheduler(model.pipeline, make_scheduler(params.scheduler, model.pipeline.scheduler.config))
-    prompts = prompt_inputs(pipe, params.prompt, params.negative_prompt, model.architecture, model.device)
-    total = params.steps * params.num_images
-    state = {"reported": 0, "image": 0}
-
-    def on_step_end(pipeline, step, timestep, tensors):
-        # Multistep schedulers may run a different number of model calls than `steps` (PNDM runs
-        # steps + 1): map the scheduler's position onto the user's step count so k/total is exact.
-        done_in_image = -(-(step + 1) * params.steps // pipeline.num_timesteps)
-        k = state["image"] * params.steps + min(done_in_image, params.steps)
-        if on_step is not None and k > state["reported"]:
-            state["reported"] = k
-            on_step(k, total)
-        if should_cancel is not None and should_cancel():
-            raise GenerationCancelled(f"cancelled at step {k} of {total}")
-        return {}
-
+    variation_base = None
+    if params.variation_strength > 0:
+        variation_base = params.variation_seed if params.variation_seed >= 0 else random_seed(params.num_images)
+    translation = _translate(params, translator)
+    prompt = translation.prompt if translation else params.prompt
+    negative = translation.negative_prompt if translation else params.negative_prompt
+    pipe = model.pipeline
+    config = pipe.scheduler.config
+    sdxl = model.architecture == "sdxl"
+    previewer = previewer_for(pipe, model.device) if on_progress is not None and preview_every else None
+    tracker = _Tracker(params, on_step, on_progress, should_cancel, previewer, max(1, preview_every))
+    sampler, schedule_type = SAMPLER_LABELS[params.scheduler]
     pictures = []
-    for i in range(params.num_images):
-        if should_cancel is not None and should_cancel():
-            raise GenerationCancelled(f"cancelled before image {i + 1} of {params.num_images}")
-        state["image"] = i
-        image_seed = seed + i
-        generator = torch.Generator(model.device).manual_seed(image_seed)
-        with torch.inference_mode():
-            image = pipe(
-                **prompts.kwargs,
-                num_inference_steps=params.steps,
-                guidance_scale=params.guidance_scale,
-                width=params.width,
-                height=params.height,
-                num_images_per_prompt=1,
-                generator=generator,
-                callback_on_step_end=on_step_end,
-            ).images[0]
-        sampler, schedule_type = SAMPLER_LABELS[params.scheduler]
-        infotext = format_infotext(
-            " ".join(filter(None, [params.prompt, lora_tag(model)])),
-            params.negative_prompt,
-            params.steps,
-            sampler,
-            params.guidance_scale,
-            image_seed,
-            params.width,
-            params.height,
-            model.model_hash,
-            model.name,
-            _infotext_extra(model),
-            schedule_type,
-        )
-        pictures.append(GeneratedPicture(image, image_seed, infotext, encode_png(image, infotext), index=i))
-    return GenerationResult(pictures, prompts.warnings + _guidance_warnings(params), seed)
+    # LoRA adapters are created outside inference mode (peft makes parameters), the drawing inside it.
+    with mixed_loras(model, params.loras, allow_pickle) as mixed, torch.inference_mode():
+        prompts = prompt_inputs(pipe, prompt, negative, model.architecture, model.device)
+        prepared = prepare(pipe, params, model.device)
+        loras = _fused_lora(model) + mixed
+        for i in range(params.num_images):
+            if should_cancel is not None and should_cancel():
+                raise GenerationCancelled(f"cancelled before image {i + 1} of {params.num_images}")
+            tracker.image = i
+            image_seed, variation_seed = (seed + i, None) if variation_base is None else (seed, variation_base + i)
+            image = draw(pipe, prompts.kwargs, params, prepared, image_seed, variation_seed,
+                         lambda: make_scheduler(params.scheduler, config), sdxl, tracker)
+            info = PictureInfo(loras, variation_seed, translation)
+            infotext = format_infotext(
+                prompt_line(prompt, loras), negative, params.steps, sampler, params.guidance_scale, image_seed,
+                params.width, params.height, model.model_hash, model.name,  # A1111: the base size (+ Hires upscale)
+                extra_fields(params, info, params.prompt, params.negative_prompt), schedule_type,
+            )
+            pictures.append(GeneratedPicture(image, image_seed, infotext, encode_png(image, infotext), i,
+                                             variation_seed))
+    return GenerationResult(pictures, prompts.warnings + _guidance_warnings(params), seed,
+                            translation.prompt if translation else "",
+                            translation.negative_prompt if translation else "")

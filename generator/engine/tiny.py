@@ -118,12 +118,12 @@ def _text_encoder(seed: int, pad_token_id: int, with_projection: bool = False):
     return _seeded(seed, lambda: cls(config).eval())
 
 
-def _unet(seed: int, sdxl: bool):
+def _unet(seed: int, sdxl: bool, in_channels: int = 4):
     from diffusers import UNet2DConditionModel
 
     common = dict(
         sample_size=8,
-        in_channels=4,
+        in_channels=in_channels,  # 9 = an inpainting UNet (latents + mask + masked-picture latents)
         out_channels=4,
         block_out_channels=(32, 64),
         layers_per_block=1,
@@ -163,13 +163,14 @@ def _vae(seed: int):
     )
 
 
-def build_tiny_pipeline(kind: str = "sd1", seed: int = 0):
+def build_tiny_pipeline(kind: str = "sd1", seed: int = 0, inpainting: bool = False):
     """A tiny random-weight pipeline of architecture `kind` ('sd1', 'sd2' or 'sdxl'), deterministic in `seed`.
 
     sd1: epsilon prediction, PNDM scheduler (as SD 1.5 ships), tokenizer pads with <|endoftext|>.
     sd2: v-prediction, DDIM scheduler (as SD 2.1 ships), tokenizer pads with '!'.
     sdxl: StableDiffusionXLPipeline with CLIPTextModel + CLIPTextModelWithProjection and a
           "text_time" UNet, Euler scheduler (as SDXL base ships).
+    inpainting=True (sd1/sd2) gives the UNet 9 input channels, as SD inpainting checkpoints have.
     """
     from diffusers import (
         DDIMScheduler,
@@ -205,7 +206,7 @@ def build_tiny_pipeline(kind: str = "sd1", seed: int = 0):
             vae=vae,
             text_encoder=_text_encoder(seed + 2, tokenizer.pad_token_id),
             tokenizer=tokenizer,
-            unet=_unet(seed + 4, sdxl=False),
+            unet=_unet(seed + 4, sdxl=False, in_channels=9 if inpainting else 4),
             scheduler=scheduler,
             safety_checker=None,
             feature_extractor=None,
@@ -223,11 +224,12 @@ def _publish(tmp_dir: str, out_dir: Path, overwrite: bool) -> Path:
     return publish_dir(tmp_dir, out_dir)
 
 
-def save_tiny_model(kind: str, out_dir: str | os.PathLike, seed: int = 0, overwrite: bool = False) -> Path:
+def save_tiny_model(kind: str, out_dir: str | os.PathLike, seed: int = 0, overwrite: bool = False,
+                    inpainting: bool = False) -> Path:
     """Save a tiny pipeline as a diffusers folder (safetensors) at `out_dir`, atomically."""
     out_dir = Path(out_dir).absolute()
     out_dir.parent.mkdir(parents=True, exist_ok=True)
-    pipe = build_tiny_pipeline(kind, seed=seed)
+    pipe = build_tiny_pipeline(kind, seed=seed, inpainting=inpainting)
     tmp_dir = tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent)
     try:
         with quiet_progress():
