@@ -16,6 +16,7 @@ import torch
 from .clipscore import ClipScorer, ClipUnavailable, load_clip
 from .devices import default_dtype, pick_device
 from .loading import LoadedModel, load_pipeline
+from .translate import Translator, TranslatorUnavailable, load_translator
 
 
 def _free(device: str) -> None:
@@ -140,6 +141,38 @@ class ClipCache:
         return len(self._scorers)
 
 
+class TranslatorCache:
+    """Translation models by (spec, device), loaded once per process; an unavailable one is remembered
+    (like ClipCache) until `clear()`, so a misconfigured model fails each job at once with its reason."""
+
+    def __init__(self, loader: Callable[..., Translator] = load_translator):
+        self.loads = 0
+        self._loader = loader
+        self._translators: dict[tuple, Translator] = {}
+        self._failures: dict[tuple, TranslatorUnavailable] = {}
+        self._lock = threading.RLock()
+
+    def get(self, spec: str, device: str = "cpu") -> Translator:
+        key = (spec, device)
+        with self._lock:
+            if key in self._failures:
+                raise self._failures[key]
+            if key not in self._translators:
+                self.loads += 1
+                try:
+                    self._translators[key] = self._loader(spec, device=device)
+                except TranslatorUnavailable as e:
+                    self._failures[key] = e
+                    raise
+            return self._translators[key]
+
+    def clear(self) -> None:
+        with self._lock:
+            self._translators.clear()
+            self._failures.clear()
+
+
 # The worker process's caches (module-level on purpose: they must outlive a single job).
 pipelines = PipelineCache()
 clips = ClipCache()
+translators = TranslatorCache()

@@ -321,3 +321,48 @@ def save_tiny_lora(kind: str, out_path: str | os.PathLike, seed: int = 0, rank: 
     finally:
         shutil.rmtree(tmp_dir, ignore_errors=True)
     return out_path
+
+
+def save_tiny_marian(out_dir: str | os.PathLike, seed: int = 0) -> Path:
+    """A tiny random MarianMT translation model (folder MarianMTModel/MarianTokenizer load), built offline.
+
+    The tokenizer is a real SentencePiece model trained here on a few Indonesian/English lines (so
+    MarianTokenizer's code path is the one a real opus-mt model takes); the model's weights are random,
+    so its "translations" are gibberish — its plumbing is real.
+    """
+    import io
+
+    import sentencepiece
+    from transformers import MarianConfig, MarianMTModel
+
+    out_dir = Path(out_dir).absolute()
+    lines = ["seorang gadis berambut merah di pantai", "a girl with red hair at the beach",
+             "seorang kakek memakai kacamata", "an old man wearing glasses", "topi biru dan syal hijau",
+             "a blue hat and a green scarf", "gaya anime retro", "retro anime style"] * 4
+    model_bytes = io.BytesIO()
+    sentencepiece.SentencePieceTrainer.train(
+        sentence_iterator=iter(lines), model_writer=model_bytes, vocab_size=60, model_type="unigram",
+        character_coverage=1.0, pad_id=-1, bos_id=-1, eos_id=-1, unk_id=0, hard_vocab_limit=False)
+    processor = sentencepiece.SentencePieceProcessor(model_proto=model_bytes.getvalue())
+    pieces = ["</s>", "<unk>", "<pad>"] + [processor.id_to_piece(i) for i in range(processor.get_piece_size())
+                                           if processor.id_to_piece(i) not in ("<unk>",)]
+    vocab = {piece: i for i, piece in enumerate(dict.fromkeys(pieces))}
+    config = MarianConfig(vocab_size=len(vocab), d_model=16, encoder_layers=1, decoder_layers=1,
+                          encoder_attention_heads=2, decoder_attention_heads=2, encoder_ffn_dim=32,
+                          decoder_ffn_dim=32, max_position_embeddings=64, pad_token_id=vocab["<pad>"],
+                          eos_token_id=vocab["</s>"], decoder_start_token_id=vocab["<pad>"],
+                          forced_eos_token_id=vocab["</s>"])
+    model = _seeded(seed, lambda: MarianMTModel(config).eval())
+    tmp_dir = tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent)
+    try:
+        for name in ("source.spm", "target.spm"):
+            Path(tmp_dir, name).write_bytes(model_bytes.getvalue())
+        Path(tmp_dir, "vocab.json").write_text(json.dumps(vocab), encoding="utf-8")
+        Path(tmp_dir, "tokenizer_config.json").write_text(json.dumps(
+            {"tokenizer_class": "MarianTokenizer", "source_lang": "id", "target_lang": "en", "model_max_length": 64}),
+            encoding="utf-8")
+        model.save_pretrained(tmp_dir, safe_serialization=True)
+    except BaseException:
+        shutil.rmtree(tmp_dir, ignore_errors=True)
+        raise
+    return _publish(tmp_dir, out_dir, overwrite=False)
