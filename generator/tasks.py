@@ -9,6 +9,7 @@ A job is "running" only while this process says so: jobs.core.running keeps a he
 (jobs.heartbeat) while the task runs. If the worker is killed (kill -9, OOM), the key expires and
 services.reconcile marks the job failed, long before RQ's own 30-minute job TTL would.
 """
+import dataclasses
 import logging
 import secrets
 import time
@@ -20,7 +21,7 @@ from django.utils import timezone
 
 from generator import services
 from generator.engine.params import GenerationParams
-from generator.models import GeneratedImage, GenerationJob
+from generator.models import AIModel, GeneratedImage, GenerationJob
 from jobs import core as jobs
 
 log = logging.getLogger(__name__)
@@ -98,7 +99,7 @@ def _save_images(job: GenerationJob, pictures, scores, clip_error: str, warnings
                 image.save()
             GenerationJob.objects.filter(pk=job.pk).update(
                 status=Status.DONE, finished_at=timezone.now(), warnings=warnings, error="",
-                progress_step=job.progress_total or job.steps * job.num_images,
+                progress_step=job.progress_total or job.steps * job.num_images, preview_png=None,
             )
     except BaseException:
         for name in stored:
@@ -119,11 +120,58 @@ def run_generation_job(job_id: str) -> str:
             if job is None:  # cancelled while queued, queued again since, or deleted
                 found = GenerationJob.objects.filter(pk=job_id).values_list("status", flat=True).first()
                 return found or "missing"
-            GenerationJob.objects.filter(pk=job.pk).update(progress_total=job.steps * job.num_images)
-            job.progress_total = job.steps * job.num_images
             return _run(job)
     finally:
         _record_meta(rq_job)
+
+
+def _picture(file_field, field: str):
+    """A job's stored init picture or mask, decoded with the same checks as at submit time (or None)."""
+    from generator.engine.pictures import read_picture
+
+    if not file_field:
+        return None
+    with file_field.open("rb") as f:
+        return read_picture(f.read(), field, services.site_limits())
+
+
+def _loras(job: GenerationJob):
+    """The job's [{"name", "scale"}] resolved to registered LoRA files (never a path from the request)."""
+    from generator.engine.params import LoraChoice, ParamError
+
+    choices = []
+    for item in job.loras or []:
+        entry = AIModel.objects.select_related("parent").filter(
+            name=item["name"], kind=AIModel.Kind.LORA, is_active=True).first()
+        if entry is None:
+            raise ParamError("loras", f"LoRA {item['name']!r} is not (or no longer) a registered active LoRA")
+        base = entry.parent.architecture if entry.parent is not None else entry.architecture
+        choices.append(LoraChoice(entry.name, float(item.get("scale", 1.0)), entry.source, base or ""))
+    return tuple(choices)
+
+
+def job_params(job: GenerationJob) -> GenerationParams:
+    """The job row as GenerationParams: the same fields, the stored pictures decoded, LoRAs resolved."""
+    names = {f.name for f in dataclasses.fields(GenerationParams)} - {"init_image", "mask_image", "loras"}
+    values = {name: getattr(job, name) for name in names}
+    return GenerationParams(**values, init_image=_picture(job.init_image, "init_image"),
+                            mask_image=_picture(job.mask_image, "mask_image"), loras=_loras(job))
+
+
+def _translator(params: GenerationParams):
+    if not params.translate or not settings.RETROPORTAL_TRANSLATE_MODEL:
+        return None  # the engine then says how to switch translation on
+    from generator.engine.cache import translators
+
+    return translators.get(settings.RETROPORTAL_TRANSLATE_MODEL)
+
+
+def _png(image) -> bytes:
+    import io
+
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
 
 
 def _run(job: GenerationJob) -> str:
@@ -131,9 +179,15 @@ def _run(job: GenerationJob) -> str:
 
     last_check = [0.0, False]
 
-    def on_step(step: int, total: int) -> None:
-        GenerationJob.objects.filter(pk=job.pk).update(progress_step=step, progress_total=total)
-        job.progress_step, job.progress_total = step, total
+    def on_progress(progress) -> None:
+        """image k of N, step s of S, the whole job's step count, and the preview when one was made."""
+        fields = dict(progress_step=progress.done, progress_total=progress.total, progress_image=progress.image,
+                      progress_images=progress.images, progress_image_step=progress.step,
+                      progress_image_steps=progress.steps)
+        if progress.preview is not None:
+            fields.update(preview_png=_png(progress.preview), preview_updated_at=timezone.now())
+        GenerationJob.objects.filter(pk=job.pk).update(**fields)
+        job.progress_step, job.progress_total = progress.done, progress.total
 
     def should_cancel() -> bool:
         now = time.monotonic()
@@ -143,15 +197,20 @@ def _run(job: GenerationJob) -> str:
         return last_check[1]
 
     try:
+        params = job_params(job)
+        job.progress_total = params.total_steps()
+        GenerationJob.objects.filter(pk=job.pk).update(
+            progress_total=job.progress_total, progress_images=params.num_images,
+            progress_image_steps=params.steps_per_image(), progress_image=1, progress_image_step=0)
         model = _load_model(job)
-        params = GenerationParams(
-            prompt=job.prompt, negative_prompt=job.negative_prompt, seed=job.seed, steps=job.steps,
-            guidance_scale=job.guidance_scale, width=job.width, height=job.height, num_images=job.num_images,
-            scheduler=job.scheduler,
-        )
-        result = generate(model, params, on_step=on_step, should_cancel=should_cancel, limits=services.site_limits())
+        result = generate(model, params, on_progress=on_progress, should_cancel=should_cancel,
+                          limits=services.site_limits(), translator=_translator(params),
+                          allow_pickle=settings.RETROPORTAL_ALLOW_PICKLE)
         pictures = result.pictures
-        scores, clip_error = _clip_scores(pictures, job.prompt)
+        if result.translated_prompt:
+            GenerationJob.objects.filter(pk=job.pk).update(
+                translated_prompt=result.translated_prompt, translated_negative_prompt=result.translated_negative_prompt)
+        scores, clip_error = _clip_scores(pictures, result.translated_prompt or job.prompt)
         _save_images(job, pictures, scores, clip_error, "\n".join(result.warnings or []))
         log.info("generation job %s done: %d image(s)", job.pk, len(pictures))
         return Status.DONE

@@ -16,13 +16,18 @@ def hires_side(side: int, scale: float) -> int:
     return int(round(side * scale / 8)) * 8
 
 
+def _num(value) -> str:
+    """7.0 -> '7', 0.75 -> '0.75': numbers in messages as the user typed them."""
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
 def _aspect(image) -> float:
     return image.width / image.height
 
 
 def _strength(value: float, field: str) -> str | None:
     if not 0 < value <= 1:
-        return f"{value} is out of range; use a number above 0 and at most 1, e.g. 0.75"
+        return f"{_num(value)} is out of range; use a number above 0 and at most 1, e.g. 0.75"
     return None
 
 
@@ -46,7 +51,7 @@ def creative_errors(p, limits) -> dict[str, list[str]]:
         bad("mask_blur", f"{p.mask_blur} is out of range; use 0 to {limits.max_mask_blur} pixels, e.g. 4")
 
     if not 1 <= p.hires_scale <= limits.max_hires_scale:
-        bad("hires_scale", f"{p.hires_scale} is out of range; use 1 (off) to {limits.max_hires_scale:g}, e.g. 2")
+        bad("hires_scale", f"{_num(p.hires_scale)} is out of range; use 1 (off) to {limits.max_hires_scale:g}, e.g. 2")
     elif p.is_hires:  # off (1): width/height themselves are checked, with their own messages
         width, height = p.final_size
         if width > limits.max_width or height > limits.max_height:
@@ -72,7 +77,7 @@ def creative_errors(p, limits) -> dict[str, list[str]]:
             bad("loras", f"LoRA {lora.name!r} is listed twice; list it once with the sum of the scales")
         seen.add(lora.name)
         if not isinstance(lora.scale, (int, float)) or not -LORA_SCALE <= lora.scale <= LORA_SCALE:
-            bad("loras", f"LoRA {lora.name!r} has scale {lora.scale}; use -{LORA_SCALE:g} to {LORA_SCALE:g}, e.g. 0.8")
+            bad("loras", f"LoRA {lora.name!r} has scale {_num(lora.scale)}; use -{LORA_SCALE:g} to {LORA_SCALE:g}, e.g. 0.8")
 
     if not -1 <= p.variation_seed < SEED_RANGE:
         bad("variation_seed", f"{p.variation_seed} is out of range; use -1 (random) or 0 to {SEED_RANGE - 1}")
@@ -80,7 +85,7 @@ def creative_errors(p, limits) -> dict[str, list[str]]:
         bad("variation_seed", f"variation_seed + num_images - 1 must stay below {SEED_RANGE}; "
                               f"use at most {SEED_RANGE - max(p.num_images, 1)}")
     if not 0 <= p.variation_strength <= 1:
-        bad("variation_strength", f"{p.variation_strength} is out of range; use 0 (off) to 1, e.g. 0.1")
+        bad("variation_strength", f"{_num(p.variation_strength)} is out of range; use 0 (off) to 1, e.g. 0.1")
     if p.translate not in TRANSLATIONS:
         bad("translate", f"unknown translation {p.translate!r}; use 'id' (Bahasa Indonesia to English) or '' (off)")
     return errors

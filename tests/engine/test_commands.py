@@ -110,3 +110,43 @@ def test_make_tiny_models_writes_all_kinds(tmp_path):
         assert (tmp_path / "models" / name / marker).is_file()
     again = manage("make_tiny_models", "--out", str(tmp_path / "models"))
     assert again.returncode == 0 and again.stdout.count("exists") == 4
+
+
+def test_creative_flags_img2img_inpaint_hires_lora_variation(tiny_sd1_path, tmp_path):
+    from PIL import ImageDraw
+
+    from generator.engine.infotext import parse_infotext
+    from generator.engine.tiny import save_tiny_lora
+
+    init = tmp_path / "init.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)).save(init)
+    mask = Image.new("L", (64, 64), 0)
+    ImageDraw.Draw(mask).rectangle((16, 16, 48, 48), fill=255)
+    mask.save(tmp_path / "mask.png")
+    lora = save_tiny_lora("sd1", tmp_path / "style.safetensors", seed=1)
+    result = manage("generate", "--model", str(tiny_sd1_path), "--prompt", "a (girl:1.2)", "--seed", "3", "--steps",
+                    "4", "--width", "64", "--height", "64", "--init-image", str(init), "--strength", "0.5",
+                    "--mask-image", str(tmp_path / "mask.png"), "--mask-blur", "2", "--hires-scale", "2",
+                    "--hires-strength", "0.5", "--lora", f"{lora}:0.6", "--variation-seed", "9",
+                    "--variation-strength", "0.2", "--out", str(tmp_path / "o"))
+    assert result.returncode == 0, result.stderr
+    picture = tmp_path / "o" / "3.png"
+    assert Image.open(picture).size == (128, 128)
+    info = parse_infotext(read_png_parameters(picture.read_bytes()))
+    assert info["Prompt"] == "a (girl:1.2) <lora:style:0.6>"
+    assert (info["Denoising strength"], info["Mask blur"], info["Hires upscale"], info["Variation seed"],
+            info["Variation seed strength"]) == ("0.5", "2", "2", "9", "0.2")
+    assert info["Lora hashes"].startswith("style: ")
+
+
+def test_bad_creative_flags_are_all_named_at_once(tiny_sd1_path, tmp_path):
+    (tmp_path / "notes.txt").write_text("not a picture")
+    result = manage("generate", "--model", str(tiny_sd1_path), "--prompt", "a man", "--width", "64", "--height", "64",
+                    "--init-image", str(tmp_path / "notes.txt"), "--strength", "0", "--hires-scale", "9",
+                    "--lora", "x:5", "--variation-strength", "2", "--out", str(tmp_path / "o"), timeout=120)
+    assert result.returncode != 0 and not (tmp_path / "o").exists()
+    line = result.stderr.strip()
+    assert len(line.splitlines()) == 1 and "Traceback" not in line
+    for expected in ("--init-image: ", "is not a picture", "--strength: 0 is out of range", "--hires-scale: 9",
+                     "--lora: LoRA 'x' has scale 5", "--variation-strength: 2"):
+        assert expected in line, line

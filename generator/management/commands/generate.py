@@ -80,6 +80,68 @@ def _or(value: int | None, default: int) -> int:
     return default if value is None else value
 
 
+CREATIVE_OPTIONS = ("strength", "mask_blur", "hires_scale", "hires_steps", "hires_strength", "hires_upscaler",
+                    "variation_seed", "variation_strength", "translate")
+
+
+def flag(field: str) -> str:
+    return field.replace("_", "-").rstrip("s") if field == "loras" else field.replace("_", "-")
+
+
+def read_picture_file(path: str | None, field: str, limits: Limits, errors: dict):
+    """The picture at the CLI user's own `path`, decoded with the site's checks; errors collected, not raised."""
+    if not path:
+        return None
+    from generator.engine.pictures import read_picture
+
+    try:
+        data = Path(path).read_bytes()
+    except OSError as e:
+        errors.setdefault(field, []).append(f"cannot read {path} ({e.strerror or e}); give a PNG, JPEG or WebP file")
+        return None
+    try:
+        return read_picture(data, field, limits)
+    except ParamError as e:
+        errors.setdefault(field, []).append(f"{path} {e.message}")
+        return None
+
+
+def parse_loras(values: list[str], default_scale: float, errors: dict) -> tuple:
+    """--lora NAME[:SCALE] values as LoraChoice (NAME: registry name or file; SCALE: a number)."""
+    from generator.engine.params import LoraChoice
+
+    choices = []
+    for value in values:
+        name, _, scale = value.rpartition(":")
+        try:
+            choices.append(LoraChoice(name, float(scale)) if name else LoraChoice(value, default_scale))
+        except ValueError:
+            choices.append(LoraChoice(value, default_scale))  # a colon that is part of the path
+    return tuple(choices)
+
+
+def resolve_lora(choice):
+    """A --lora NAME as its file: a path is itself; a registry name is its LoRA entry's source and base."""
+    if looks_like_path(choice.name):
+        if not Path(choice.name).exists():
+            raise CommandError(f"--lora: {choice.name} does not exist; give a .safetensors LoRA or a registered name")
+        return dataclasses.replace(choice, source=choice.name, name=Path(choice.name).stem)
+    from django.db import DatabaseError
+
+    from generator.models import AIModel
+
+    try:
+        entry = AIModel.objects.select_related("parent").filter(name=choice.name, kind=AIModel.Kind.LORA).first()
+    except DatabaseError as e:
+        raise CommandError(f"--lora: cannot read the model registry ({' '.join(str(e).split())}); "
+                           "give the LoRA's file path instead") from e
+    if entry is None:
+        raise CommandError(f"--lora: {choice.name!r} is not a registered LoRA; give a .safetensors path or "
+                           "register it with manage.py add_model")
+    base = entry.parent.architecture if entry.parent is not None else entry.architecture
+    return dataclasses.replace(choice, source=entry.source, base_architecture=base or "")
+
+
 class Command(BaseCommand):
     help = "Generate images with a model (path, hub id or registry name) and save PNGs with A1111 metadata."
     requires_system_checks = []  # a CLI run must not need (or touch) the database unless it reads the registry
@@ -97,49 +159,85 @@ class Command(BaseCommand):
         parser.add_argument("--scheduler", default="dpmpp_2m", help=f"one of: {', '.join(SCHEDULER_NAMES)}")
         parser.add_argument("--out", required=True, help="output folder (created after a successful run)")
         parser.add_argument("--allow-pickle", action="store_true", help="allow .ckpt/.bin/.pt/.pth files (they can run code)")
-        parser.add_argument("--lora", help="LoRA .safetensors to fuse into the model")
-        parser.add_argument("--lora-scale", type=float, default=1.0)
+        parser.add_argument("--lora", action="append", default=[], metavar="NAME[:SCALE]",
+                            help="mix a LoRA (registered name or .safetensors path) at SCALE (-2..2, default "
+                                 "--lora-scale); repeat for several")
+        parser.add_argument("--lora-scale", type=float, default=1.0, help="scale of a --lora given without one")
+        creative = parser.add_argument_group("image to image, inpainting, hires fix, variations, translation")
+        creative.add_argument("--init-image", help="PNG/JPEG/WebP to start from (img2img; crop and resize to the size)")
+        creative.add_argument("--strength", type=float, default=0.75, help="img2img denoising strength, 0 < s <= 1")
+        creative.add_argument("--mask-image", help="inpainting mask (white = repaint), needs --init-image")
+        creative.add_argument("--mask-blur", type=int, default=4, help="mask blur in pixels")
+        creative.add_argument("--hires-scale", type=float, default=1.0, help="hires fix: final size = size x scale (1-4)")
+        creative.add_argument("--hires-steps", type=int, default=0, help="hires pass steps (0 = --steps)")
+        creative.add_argument("--hires-strength", type=float, default=0.5, help="hires pass denoising strength")
+        creative.add_argument("--hires-upscaler", default="Lanczos", help="Lanczos or Latent")
+        creative.add_argument("--variation-seed", type=int, default=-1, help="-1 = random when --variation-strength > 0")
+        creative.add_argument("--variation-strength", type=float, default=0.0, help="0 (off) to 1")
+        creative.add_argument("--translate", default="", help="'id': translate the prompt from Indonesian first "
+                                                              "(RETROPORTAL_TRANSLATE_MODEL)")
         parser.add_argument("--config-dir", help="diffusers folder with the configs for a single-file checkpoint (offline)")
         parser.add_argument("--clip-model", help="open_clip spec to score each image (ARCH/PRETRAINED, hf-hub:…, local-dir:…)")
 
     def handle(self, *args, **options):
+        limits = Limits(**settings.RETROPORTAL_LIMITS)
+        errors: dict[str, list[str]] = {}
+        pictures = {field: read_picture_file(options[field], field, limits, errors)
+                    for field in ("init_image", "mask_image")}
+        loras = parse_loras(options["lora"], options["lora_scale"], errors)
         params = GenerationParams(
             prompt=options["prompt"],
             negative_prompt=options["negative_prompt"],
             seed=options["seed"],
             steps=options["steps"],
             guidance_scale=options["guidance_scale"],
-            width=_or(options["width"], 512),  # stand-ins until the model says its native size
-            height=_or(options["height"], 512),
+            width=_or(options["width"], limits.min_side),  # stand-ins until the model says its native size
+            height=_or(options["height"], limits.min_side),
             num_images=options["num_images"],
             scheduler=options["scheduler"],
+            **pictures,
+            **{name: options[name] for name in CREATIVE_OPTIONS},
+            loras=loras,
         )
-        limits = Limits(**settings.RETROPORTAL_LIMITS)
-        try:
-            params.validate(limits)
-        except ParamError as e:
-            raise CommandError("; ".join(f"--{field.replace('_', '-')}: {message}"
-                                         for field, messages in e.errors.items() for message in messages)) from e
+        for field, messages in params.errors(limits).items():
+            errors.setdefault(field, []).extend(messages)
+        if errors:
+            raise CommandError("; ".join(f"--{flag(field)}: {message}"
+                                         for field, messages in sorted(errors.items()) for message in messages))
         out = Path(options["out"])
         if out.exists() and not out.is_dir():
             raise CommandError(f"--out {out} exists and is not a folder")
 
         source, lora, lora_scale, name = self._resolve_model(options)
+        params = dataclasses.replace(params, loras=tuple(resolve_lora(choice) for choice in params.loras))
+        translator = self._load_translator(params.translate)
         scorer = self._load_clip(options["clip_model"])
         model = load_for_command(source, options, lora=lora, lora_scale=lora_scale, name=name)
         native = limits.side_within(model.native_size)
         params = dataclasses.replace(params, width=_or(options["width"], native), height=_or(options["height"], native))
-        result = self._generate(model, params, limits)
-        self._save(out, result, scorer, params.prompt)
+        try:
+            params.validate(limits)  # again at the model's native size (a hires scale may no longer fit)
+            result = self._generate(model, params, limits, translator, options)
+        except ParamError as e:
+            raise CommandError("; ".join(f"--{flag(field)}: {message}"
+                                         for field, messages in e.errors.items() for message in messages)) from e
+        self._save(out, result, scorer, result.translated_prompt or params.prompt)
 
     def _resolve_model(self, options):
-        value, lora, lora_scale = options["model"], options["lora"], options["lora_scale"]
+        value = options["model"]
         if value and looks_like_path(value):
-            return value, lora, lora_scale, None
-        source, entry_lora, entry_scale, name = registry_model(value)
-        if lora:  # an explicit --lora applies on top of the registry's base model
-            return source, lora, lora_scale, name
-        return source, entry_lora, entry_scale, name
+            return value, None, 1.0, None
+        return registry_model(value)  # a registry LoRA entry stays fused; --lora mixes more on top
+
+    def _load_translator(self, translate: str):
+        if not translate:
+            return None
+        from generator.engine.translate import TranslatorUnavailable, load_translator
+
+        try:
+            return load_translator(settings.RETROPORTAL_TRANSLATE_MODEL)
+        except TranslatorUnavailable as e:
+            raise CommandError(f"--translate: {e.reason}") from e
 
     def _load_clip(self, spec):
         if not spec:
@@ -151,16 +249,19 @@ class Command(BaseCommand):
         except ClipUnavailable as e:
             raise CommandError(e.reason) from e
 
-    def _generate(self, model, params, limits):
+    def _generate(self, model, params, limits, translator, options):
         from tqdm import tqdm
 
         from generator.engine.generate import generate
 
-        with tqdm(total=params.steps * params.num_images, unit="step", file=sys.stderr) as bar:
+        with tqdm(total=params.total_steps(), unit="step", file=sys.stderr) as bar:
             def on_step(done, total):
                 bar.update(done - bar.n)
 
-            result = generate(model, params, on_step=on_step, limits=limits)
+            result = generate(model, params, on_step=on_step, limits=limits, translator=translator,
+                              allow_pickle=options["allow_pickle"] or settings.RETROPORTAL_ALLOW_PICKLE)
+        if result.translated_prompt:
+            self.stderr.write(f"translated prompt: {result.translated_prompt}")
         for warning in result.warnings:
             self.stderr.write(f"warning: {warning}")
         return result
