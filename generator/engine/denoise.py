@@ -88,7 +88,9 @@ def _step_kwargs(scheduler, generator) -> dict:
 def denoise(unet, scheduler, cond: Conditioning, latents: torch.Tensor, timesteps: torch.Tensor,
             generator: torch.Generator, noise: torch.Tensor | None = None, inpaint: Inpaint | None = None,
             on_step: Callable[[int, int, torch.Tensor], None] | None = None) -> torch.Tensor:
-    """Run `timesteps` from `latents` (1, C, h, w); returns the final latents. on_step(i, n, latents) after each.
+    """Run `timesteps` from `latents` (1, C, h, w); returns the final latents.
+
+    on_step(i, n, x0) is called after each step with the model's current estimate of the clean latents.
 
     Ordinary (4-channel) UNets inpaint by blending: after every step the unmasked area is replaced by
     the init latents noised to the next timestep, so only the masked area is ever generated.
@@ -110,12 +112,34 @@ def denoise(unet, scheduler, cond: Conditioning, latents: torch.Tensor, timestep
         if cond.guided:
             uncond, text = noise_pred.chunk(2)
             noise_pred = uncond + cond.guidance_scale * (text - uncond)
-        latents = scheduler.step(noise_pred, t, latents, **extra, return_dict=False)[0]
+        out = scheduler.step(noise_pred, t, latents, **extra)
+        estimate = getattr(out, "pred_original_sample", None) if on_step is not None else None
+        if on_step is not None and estimate is None:
+            estimate = predicted_clean(scheduler, latents, noise_pred, t)
+        latents = out.prev_sample
         if inpaint is not None and not nine_channels:
             proper = inpaint.image_latents
             if i < len(timesteps) - 1:
                 proper = scheduler.add_noise(proper, noise, timesteps[i + 1:i + 2])
             latents = (1 - inpaint.mask) * proper + inpaint.mask * latents
+            if estimate is not None:
+                estimate = (1 - inpaint.mask) * inpaint.image_latents + inpaint.mask * estimate
         if on_step is not None:
-            on_step(i, len(timesteps), latents)
+            on_step(i, len(timesteps), estimate)
     return latents
+
+
+def predicted_clean(scheduler, sample: torch.Tensor, model_output: torch.Tensor, t) -> torch.Tensor:
+    """The model's current guess of the finished latents (x0) for schedulers whose step does not return it.
+
+    PNDM, DPM-Solver and UniPC work on x_t = sqrt(ᾱ) x0 + sqrt(1 - ᾱ) ε, so x0 follows from the
+    prediction in one line. Previews show this guess rather than the noisy x_t: the picture appears
+    from the first steps instead of out of the noise at the very end (what A1111's previews show too).
+    """
+    alpha = scheduler.alphas_cumprod.to(sample.device)[int(t)].to(sample.dtype)
+    kind = scheduler.config.get("prediction_type", "epsilon")
+    if kind == "v_prediction":
+        return alpha.sqrt() * sample - (1 - alpha).sqrt() * model_output
+    if kind == "sample":
+        return model_output
+    return (sample - (1 - alpha).sqrt() * model_output) / alpha.sqrt()

@@ -2,8 +2,10 @@
 
 Each latent pixel is (nearly) a linear code of the colour of the f x f pixel block it stands for, so
 RGB ≈ [latent, 1] @ M with M of shape (C + 1, 3). M is fitted per VAE by least squares once per
-process: a few smooth synthetic colour fields are encoded with the model's own VAE (one encode of a
-small batch), and their block-averaged colours are regressed on the latents. Fitting beats
+process: a few smooth synthetic colour fields are encoded and decoded with the model's own VAE (once,
+a small batch), and the decoded block-averaged colours are regressed on the latents. It is a rough
+picture (a linear map cannot follow a real decoder: on the mini-world model the preview is ~39/255 off
+the final picture where a flat mean colour is ~60 off), enough to watch the composition form. Fitting beats
 hard-coding the well-known SD 1.x / SDXL factors because it also covers the mini-world and tiny
 models (other channel counts and scales) and any fine-tuned VAE, with the same code.
 """
@@ -15,7 +17,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .latents import encode
+from .latents import decode, encode
 
 FIT_IMAGES = 12
 FIT_LATENT_SIDE = 16
@@ -51,8 +53,12 @@ def fit_previewer(pipe, device) -> LatentPreviewer:
     """Least-squares fit of the latent -> RGB matrix for `pipe`'s VAE (see the module docstring)."""
     factor = pipe.vae_scale_factor
     pictures = _fit_pictures(FIT_LATENT_SIDE * factor, FIT_IMAGES)
-    latents = torch.cat([encode(pipe, p[None].to(device, pipe.vae.dtype)) for p in pictures]).float().cpu()
-    targets = torch.nn.functional.avg_pool2d(pictures, factor)  # (N, 3, h, w): colour of each block
+    latents = torch.cat([encode(pipe, p[None].to(device, pipe.vae.dtype)) for p in pictures])
+    # Regress on what the decoder shows for those latents (not on the inputs): the preview stands in for
+    # a decode. Measured on the mini-world model: 39 vs 44 mean abs error (of 255) against the final picture.
+    decoded = torch.cat([decode(pipe, z[None]) for z in latents]).float().clamp(-1, 1).cpu()
+    latents = latents.float().cpu()
+    targets = torch.nn.functional.avg_pool2d(decoded, factor)  # (N, 3, h, w): colour of each block
     x = torch.cat([latents, torch.ones_like(latents[:, :1])], dim=1).permute(0, 2, 3, 1).reshape(-1, latents.shape[1] + 1)
     y = targets.permute(0, 2, 3, 1).reshape(-1, 3)
     return LatentPreviewer(torch.linalg.lstsq(x, y).solution)

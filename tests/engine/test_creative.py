@@ -118,3 +118,15 @@ def test_progress_counts_image_k_of_n_and_previews_every_two_steps(tiny_sd1):
         [(k, 2, s, 4, (k - 1) * 4 + s, 8) for k in (1, 2) for s in (1, 2, 3, 4)]
     assert [p.step for p in seen if p.preview is not None] == [2, 4, 2, 4]
     assert seen[-1].preview.size == (32, 32)  # latent size of the tiny model (VAE factor 2)
+
+
+def test_preview_of_the_last_step_resembles_the_final_picture(miniworld):
+    seen = []
+    result = generate(miniworld, small(prompt="a girl with long red hair, at the beach", steps=12),
+                      on_progress=seen.append)
+    final = np.asarray(result.pictures[0].image.resize((16, 16), Image.Resampling.BOX)).astype(float)
+    preview = np.asarray(seen[-1].preview).astype(float)  # 16 x 16: the model's latent size
+    flat = np.abs(final - final.mean((0, 1))).mean()  # what a one-colour guess would be off by
+    assert np.abs(preview - final).mean() < 0.8 * flat
+    early = [p for p in seen if p.preview is not None][0]
+    assert early.step == 2 and np.abs(np.asarray(early.preview).astype(float) - final).mean() < flat
