@@ -1,4 +1,4 @@
-"""Website: generate form, live job page, gallery, image pages, explore and prompt history.
+"""Website: generate form, live job page, image file/publish/delete and prompt history (gallery/ has the rest).
 
 Isolation rule, enforced in `owned_job` / `visible_image` below: a user never sees another user's
 jobs or private images; those URLs answer 404 (not 403, which would confirm the id exists).
@@ -10,6 +10,7 @@ import logging
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.mixins import LoginRequiredMixin
+from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import ValidationError
 from django.http import FileResponse, Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect
@@ -166,24 +167,6 @@ def job_cancel(request, pk):
     return redirect(job)
 
 
-class GalleryView(LoginRequiredMixin, ListView):
-    template_name = "generator/gallery.html"
-    context_object_name = "images"
-    paginate_by = 24
-
-    def get_queryset(self):
-        return GeneratedImage.objects.filter(owner=self.request.user).select_related("job", "job__model")
-
-
-class ExploreView(LoginRequiredMixin, ListView):
-    template_name = "generator/explore.html"
-    context_object_name = "images"
-    paginate_by = 24
-
-    def get_queryset(self):
-        return GeneratedImage.objects.filter(is_public=True).select_related("job", "job__model", "owner")
-
-
 class HistoryView(LoginRequiredMixin, ListView):
     template_name = "generator/history.html"
     context_object_name = "entries"
@@ -193,27 +176,15 @@ class HistoryView(LoginRequiredMixin, ListView):
         return PromptHistory.objects.filter(user=self.request.user).select_related("last_job")
 
 
-class ImageDetailView(LoginRequiredMixin, DetailView):
-    template_name = "generator/image_detail.html"
-    context_object_name = "image"
-
-    def get_object(self, queryset=None):
-        return visible_image(self.request, self.kwargs["pk"])
-
-    def get_context_data(self, **kwargs):
-        ctx = super().get_context_data(**kwargs)
-        ctx["is_owner"] = self.object.owner_id == self.request.user.id
-        return ctx
-
-
-@login_required
 @require_GET
 def image_file(request, pk):
-    """Stream the PNG (with its A1111 `parameters` chunk) after the permission check."""
-    images = GeneratedImage.objects.all()
-    if not (request.user.is_staff and request.user.has_perm("generator.view_generatedimage")):  # admin thumbnails
-        images = images.visible_to(request.user)
-    image = get_object_or_404(images, pk=pk)
+    """Stream the PNG (with its A1111 `parameters` chunk) to whoever may see it (visible_to: published ones to
+    everyone, signed out too; private ones to the owner and staff); a hidden one signed out asks to sign in."""
+    image = GeneratedImage.objects.visible_to(request.user).filter(pk=pk).first()
+    if image is None:
+        if not request.user.is_authenticated:
+            return redirect_to_login(request.get_full_path())
+        raise Http404("No such image.")
     try:
         handle = image.file.open("rb")
     except (FileNotFoundError, ValueError):
@@ -223,7 +194,7 @@ def image_file(request, pk):
         handle, content_type="image/png", as_attachment=download,
         filename=f"retroportal-{image.seed}-{str(image.pk)[:8]}.png",
     )
-    response["Cache-Control"] = "private, max-age=3600"
+    response["Cache-Control"] = "private, max-age=3600" if image.is_public else "private, no-cache"
     response["X-Content-Type-Options"] = "nosniff"
     return response
 
@@ -234,7 +205,7 @@ def image_publish(request, pk):
     image = visible_image(request, pk, owner_only=True)
     image.is_public = request.POST.get("public") == "1"
     image.save(update_fields=["is_public"])
-    messages.success(request, "Published: everyone signed in can see it on Explore." if image.is_public
+    messages.success(request, "Published: everyone can see it on Explore and your profile." if image.is_public
                      else "Unpublished: only you can see it.")
     return redirect(image)
 

@@ -70,8 +70,10 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI / ReDoc assets served locally (no CDN)
     "django_rq",
+    "django_filters",
     "retroportal",
     "generator",
+    "gallery",
     "training",
 ]
 

@@ -8,6 +8,7 @@ urlpatterns = [
     path("accounts/", include("retroportal.accounts_urls")),
     path("api/", include("generator.api.urls")),
     path("account/token/", token_settings, name="account-token"),
+    path("", include("gallery.urls")),  # home, explore, gallery, image pages, collections, profiles, models
     path("", include("generator.urls")),
 ]
 

@@ -4,7 +4,7 @@ import grimp
 
 from tests.conftest import REPO
 
-PACKAGES = ("retroportal", "generator", "training", "jobs")
+PACKAGES = ("retroportal", "generator", "gallery", "training", "jobs")
 
 
 def circles(graph) -> list[frozenset[str]]:

@@ -2,7 +2,7 @@
 from tests.conftest import REPO
 
 LIMIT = 500
-PACKAGES = ("retroportal", "generator", "training", "jobs", "scripts", "benchmarks", "tests")
+PACKAGES = ("retroportal", "generator", "gallery", "training", "jobs", "scripts", "benchmarks", "tests")
 
 
 def test_no_module_over_500_lines():

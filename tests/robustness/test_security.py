@@ -173,6 +173,9 @@ def test_admin_is_unreachable_for_normal_users(alice_client, django_user_model):
 CHECKED_OBJECT_URLS = {
     # website (tests/web/test_isolation.py covers these for another user's objects)
     "job-detail", "job-status", "job-cancel", "image-detail", "image-file", "image-publish", "image-delete",
+    # gallery (tests/gallery/test_visibility.py)
+    "image-like", "image-report", "image-tags", "collection-detail", "collection-edit", "collection-delete",
+    "collection-add", "collection-remove", "profile", "model-page", "model-download",
     # API (tests/api/test_api.py)
     "api:generation-detail", "api:generation-cancel", "api:image-detail", "api:model-detail",
     # admin: staff with permissions only (test_admin_is_unreachable_for_normal_users + Django's admin)
