@@ -322,11 +322,12 @@ def _run_evaluation(evaluation) -> str:
         import logging
 
         logging.getLogger("training.run_evaluations").exception("evaluation %s failed", evaluation.name)
-        Evaluation.objects.filter(pk=evaluation.pk).update(
-            status=Evaluation.Status.FAILED, error=one_line(exc), finished_at=timezone.now())
+        with transaction.atomic():
+            Evaluation.objects.filter(pk=evaluation.pk).update(
+                status=Evaluation.Status.FAILED, error=one_line(exc), finished_at=timezone.now())
+            if evaluation.training_run_id:
+                run_evaluations.update_recommendation(evaluation.training_run)
         status = Evaluation.Status.FAILED
-    if evaluation.training_run_id:
-        run_evaluations.update_recommendation(evaluation.training_run)
     return status
 
 
@@ -385,3 +386,5 @@ def _evaluate(evaluation) -> None:
             by_language=result.by_language, by_split=result.by_split, warnings=result.warnings,
             report_file=str(report), finished_at=timezone.now(), progress_done=total,
         )
+        if run is not None:  # in the same transaction: whoever sees 'done' sees the recommendation too
+            run_evaluations.update_recommendation(run)
