@@ -73,6 +73,8 @@ def test_bench_settings_are_checked_before_any_work(tmp_path):
         call_command("miniworld_bench", "--out", str(tmp_path / "b"), "--sizes", "ten")
     with pytest.raises(CommandError, match="--base-model: .* is not a diffusers pipeline folder"):
         call_command("miniworld_bench", "--out", str(tmp_path / "b"), "--base-model", str(tmp_path))
+    with pytest.raises(CommandError, match="--prior-loss-weight -1.0: expected 0 or more"):
+        call_command("miniworld_bench", "--out", str(tmp_path / "b"), "--prior-loss-weight", "-1")
     assert not (tmp_path / "b").exists()
 
 

@@ -64,6 +64,7 @@ class BenchConfig:
     lora_learning_rate: float = 1e-3
     lora_rank: int = 8
     num_class_images: int = 100
+    prior_loss_weight: float = 1.0
     dataset_seed: int = 0
     seed: int = 0
     resolution: int = 64
@@ -82,8 +83,10 @@ class BenchConfig:
             if not values or min(values) < 1:
                 raise BenchError(f"--{name}: expected positive integers, got {values}")
             setattr(self, name, sorted(set(values)))
-        if self.eval_n < 1 or self.num_class_images < 1:
-            raise BenchError("--eval-n and --num-class-images must be at least 1")
+        if self.eval_n < 1 or self.num_class_images < 1 or self.lora_rank < 1:
+            raise BenchError("--eval-n, --num-class-images and --rank must be at least 1")
+        if self.prior_loss_weight < 0:
+            raise BenchError(f"--prior-loss-weight {self.prior_loss_weight}: expected 0 or more")
         if not (Path(self.base_model) / "model_index.json").exists():
             raise BenchError(f"--base-model: {self.base_model} is not a diffusers pipeline folder")
 
@@ -155,7 +158,7 @@ def train_config(cfg: BenchConfig, cell: Cell, steps: int, class_dir: Path):
         learning_rate=cfg.lora_learning_rate if lora else cfg.full_learning_rate, adam_weight_decay=0.0,
         seed=cfg.seed, train_text_encoder=cfg.train_text_encoder,
         text_encoder_lr=cfg.text_encoder_learning_rate if cfg.train_text_encoder else None,
-        with_prior_preservation=True, class_prompt="a portrait of a person",
+        with_prior_preservation=True, class_prompt="a portrait of a person", prior_loss_weight=cfg.prior_loss_weight,
         class_data_dir=str(class_dir), num_class_images=cfg.num_class_images,
         l2_weight=cfg.reg_weight if cell.reg == "l2" else 0.0,
         l2sp_weight=cfg.reg_weight if cell.reg == "l2sp" else 0.0,

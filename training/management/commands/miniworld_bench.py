@@ -44,6 +44,11 @@ class Command(BaseCommand):
                             help="Prior-preservation pictures (captioned) from the base model.")
         parser.add_argument("--base-model", default=d["base_model"].default)
         parser.add_argument("--docs", default="docs/miniworld", help="Where the report (table, plots) goes.")
+        parser.add_argument("--rank", type=int, default=d["lora_rank"].default, help="LoRA rank (--method lora).")
+        parser.add_argument("--lora-lr", type=float, default=d["lora_learning_rate"].default,
+                            help="UNet LoRA learning rate (--method lora).")
+        parser.add_argument("--prior-loss-weight", type=float, default=d["prior_loss_weight"].default,
+                            help="Weight of the class pictures' loss (prior preservation).")
         parser.add_argument("--threads", type=int, default=1, help="torch threads (1 on a shared machine).")
 
     def handle(self, *args, **o):
@@ -53,7 +58,8 @@ class Command(BaseCommand):
                                     regularizations=[r.strip() for r in o["regs"].split(",") if r.strip()],
                                     method=o["method"], reg_weight=o["reg_weight"], eval_n=o["eval_n"],
                                     num_class_images=o["num_class_images"],
-                                    train_text_encoder=o["train_text_encoder"])
+                                    train_text_encoder=o["train_text_encoder"], lora_rank=o["rank"],
+                                    lora_learning_rate=o["lora_lr"], prior_loss_weight=o["prior_loss_weight"])
         except bench.BenchError as exc:
             raise CommandError(str(exc)) from None
         started = time.perf_counter()
@@ -89,4 +95,5 @@ def args_of(o: dict) -> list[str]:
     return [f"--out {o['out']}", f"--sizes {','.join(map(str, o['sizes']))}",
             f"--steps {','.join(map(str, o['steps']))}", f"--regs {o['regs']}", f"--method {o['method']}",
             f"--reg-weight {o['reg_weight']}", f"--eval-n {o['eval_n']}",
-            f"--num-class-images {o['num_class_images']}"] + (["--train-text-encoder"] if o["train_text_encoder"] else [])
+            f"--num-class-images {o['num_class_images']}", f"--rank {o['rank']}", f"--lora-lr {o['lora_lr']}",
+            f"--prior-loss-weight {o['prior_loss_weight']}"] + (["--train-text-encoder"] if o["train_text_encoder"] else [])
