@@ -1,6 +1,10 @@
 """The generation form. Limits are checked by GenerationParams.validate (the same check as API and CLI)."""
+import json
+
 from django import forms
 
+from generator import inputs
+from generator.creative_form import CREATIVE_FIELDS, CreativeFields
 from generator.engine.params import SCHEDULER_NAMES, GenerationParams
 from generator.models import AIModel
 from generator.services import default_model, site_limits
@@ -10,7 +14,7 @@ PARAM_FIELDS = ("prompt", "negative_prompt", "seed", "steps", "guidance_scale", 
                 "scheduler")
 
 
-class GenerateForm(forms.Form):
+class GenerateForm(CreativeFields):
     prompt = forms.CharField(
         max_length=4000,
         widget=forms.Textarea(attrs={"rows": 3, "placeholder": "Please enter your prompt here!", "autofocus": True}),
@@ -30,16 +34,25 @@ class GenerateForm(forms.Form):
     scheduler = forms.CharField(initial="dpmpp_2m", widget=forms.Select(choices=[(n, n) for n in SCHEDULER_NAMES]))
 
     advanced_fields = ("negative_prompt", "steps", "guidance_scale", "scheduler")
+    basic_names = ("model", "width", "height", "num_images")
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, user=None, **kwargs):
         super().__init__(*args, **kwargs)
         limits = site_limits()
-        models = list(AIModel.objects.filter(is_active=True).order_by("-is_default", "name"))
+        self.setup_creative(user, limits)
+        models = list(AIModel.objects.filter(is_active=True).select_related("parent").order_by("-is_default", "name"))
         self.fields["model"].widget.choices = [
             (m.name, m.name) for m in models
         ]
         # Each model starts at the size it was trained at, within the site's limits; the page's JS follows the pick.
         self.model_sizes = {m.name: limits.side_within(m.native_size) for m in models}
+        self.model_architectures = {m.name: inputs.base_architecture(m) for m in models}
+        self.lora_models = [
+            {"name": m.name, "architecture": inputs.lora_architecture(m), "description": m.description[:120]}
+            for m in models if m.kind == AIModel.Kind.LORA
+        ]
+        self.size_limits = {"min": limits.min_side, "max_width": limits.max_width, "max_height": limits.max_height,
+                            "max_hires_scale": limits.max_hires_scale}
         default = default_model()
         if default is not None and not self.initial.get("model"):
             self.initial["model"] = default.name
@@ -65,25 +78,36 @@ class GenerateForm(forms.Form):
         the others are checked by GenerationParams with defaults standing in for the failed ones."""
         data = super().clean()
         present = {name: data[name] for name in PARAM_FIELDS if name in data}
+        present.update(self.creative_values(data))
         params = GenerationParams(**{**_DEFAULTS.as_dict(), **present})
-        errors = params.errors(site_limits())
+        model = AIModel.objects.filter(name=data.get("model"), is_active=True).first() if data.get("model") \
+            else default_model()
+        errors = {**params.errors(site_limits()), **(inputs.request_errors(model, params) if model else {})}
         for field, messages in errors.items():
             for message in messages:
-                if field in present:
+                if field in present and field in self.fields:
                     self.add_error(field, message)
-        if not errors and len(present) == len(PARAM_FIELDS):
+        if not errors and not self.errors and len([n for n in PARAM_FIELDS if n in present]) == len(PARAM_FIELDS):
             self.params = params
         return data
-
-    def basic_fields(self):
-        return [self[name] for name in self.fields if name not in self.advanced_fields and name != "prompt"]
 
     def advanced(self):
         return [self[name] for name in self.advanced_fields]
 
+    def hires_fields(self):
+        return [self[name] for name in self.creative_groups["hires"]]
+
+    def variation_fields(self):
+        return [self[name] for name in self.creative_groups["variation"]]
+
 
 def initial_from_job(job, seed=None, num_images=None) -> dict:
+    """The form's fields as `job` had them (Reuse), LoRAs and the hires/variation settings included;
+    the pictures are not carried over (Remix starts from a finished image instead)."""
     initial = {name: getattr(job, name) for name in PARAM_FIELDS}
+    initial.update({name: getattr(job, name) for name in CREATIVE_FIELDS})
+    initial["loras"] = json.dumps(job.loras or [])
+    initial["translate"] = job.translate == "id"
     if seed is not None:
         initial["seed"] = seed
     if num_images is not None:

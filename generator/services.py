@@ -11,6 +11,7 @@ from django.db import transaction
 from django.db.models import F, Sum
 from django.utils import timezone
 
+from generator import inputs
 from generator.engine.params import GenerationParams, Limits, ParamError
 from generator.models import AIModel, GenerationJob, PromptHistory
 from jobs import core as jobs
@@ -73,10 +74,17 @@ def resolve_model(name: str | None) -> AIModel:
     return model
 
 
-def submit_generation(user, params: GenerationParams, model_name: str | None = None) -> GenerationJob:
-    """Validate, record and enqueue a generation. Raises ParamError or SubmissionRefused."""
+def submit_generation(user, params: GenerationParams, model_name: str | None = None, *,
+                      init_image_source=None) -> GenerationJob:
+    """Validate, record and enqueue a generation. Raises ParamError or SubmissionRefused.
+
+    `init_image_source` is the GeneratedImage a remix started from (its picture is params.init_image);
+    the pictures are stored on the job under generated names (generator.inputs.store_pictures)."""
     params.validate(site_limits())
     model = resolve_model(model_name)
+    refused = inputs.request_errors(model, params)
+    if refused:
+        raise ParamError.from_errors(refused)
     cap = settings.RETROPORTAL_MAX_QUEUED_JOBS_PER_USER
     pending = GenerationJob.objects.filter(
         user=user, status__in=[GenerationJob.Status.QUEUED, GenerationJob.Status.RUNNING]
@@ -89,10 +97,17 @@ def submit_generation(user, params: GenerationParams, model_name: str | None = N
     _check_daily_quota(user, params.num_images)
     _check_global_queue()
     _check_queue_reachable()
-    with transaction.atomic():
-        job = GenerationJob.objects.create(user=user, model=model, **params.as_dict())
-        _remember_prompt(user, job)
-        enqueue(job)
+    job = GenerationJob(user=user, model=model, init_image_source=init_image_source, **params.as_dict())
+    stored = []
+    try:
+        with transaction.atomic():
+            stored = inputs.store_pictures(job, params)
+            job.save()
+            _remember_prompt(user, job)
+            enqueue(job)
+    except BaseException:
+        inputs.delete_stored(job, stored)  # nothing half-written: no picture without its job
+        raise
     return job
 
 

@@ -12,15 +12,16 @@ from django.contrib.auth.decorators import login_required
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import ValidationError
-from django.http import FileResponse, Http404, JsonResponse
+from django.http import FileResponse, Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 from django.views.generic import DetailView, FormView, ListView, TemplateView
 from redis.exceptions import RedisError
 
-from generator import services
+from generator import inputs, progress, services
 from generator.engine.params import ParamError
+from generator.engine.sampler_labels import SAMPLER_LABELS
 from generator.forms import GenerateForm, initial_from_job
 from generator.models import GeneratedImage, GenerationJob, PromptHistory
 
@@ -36,8 +37,11 @@ def reconciled(job: GenerationJob) -> GenerationJob:
         return job
 
 
-def owned_job(request, pk) -> GenerationJob:
-    return get_object_or_404(GenerationJob.objects.select_related("model"), pk=pk, user=request.user)
+def owned_job(request, pk, with_preview=False) -> GenerationJob:
+    jobs = GenerationJob.objects.select_related("model")
+    if not with_preview:
+        jobs = jobs.defer("preview_png")  # a few kB per poll that only the preview view needs
+    return get_object_or_404(jobs, pk=pk, user=request.user)
 
 
 def visible_image(request, pk, owner_only=False) -> GeneratedImage:
@@ -51,28 +55,46 @@ class GenerateView(LoginRequiredMixin, FormView):
     template_name = "generator/generate.html"
     form_class = GenerateForm
 
+    VARY_STRENGTH = 0.25  # "Vary": the same picture, a little different (A1111 users start around 0.1-0.3)
+
+    def get_form_kwargs(self):
+        return {**super().get_form_kwargs(), "user": self.request.user}
+
     def get_initial(self):
         initial = super().get_initial()
-        reuse, history = self.request.GET.get("reuse"), self.request.GET.get("history")
+        query = self.request.GET
+        reuse = query.get("reuse") or query.get("remix") or query.get("vary")
+        history = query.get("history")
         try:
             if reuse:
                 image = visible_image(self.request, reuse)
                 initial.update(initial_from_job(image.job, seed=image.seed, num_images=1))
                 self.reused = image
+                if query.get("remix"):  # image to image from this picture, at its size
+                    image = inputs.source_image(self.request.user, reuse)
+                    initial.update(init_image_id=str(image.pk), width=image.width, height=image.height,
+                                   hires_scale=1.0)
+                    self.remixed = image
+                elif query.get("vary"):  # same seed, a random second seed mixed in a little
+                    initial.update(variation_seed=-1, variation_strength=self.VARY_STRENGTH)
+                    self.varied = image
             elif history:
                 entry = get_object_or_404(PromptHistory, pk=int(history), user=self.request.user)
                 if entry.last_job is not None:
                     initial.update(initial_from_job(entry.last_job))
                 initial.update(prompt=entry.prompt, negative_prompt=entry.negative_prompt)
-        except (ValueError, ValidationError, Http404):  # a malformed or foreign id: just the plain form
+        except (ValueError, ValidationError, Http404, inputs.SourceImageNotFound):  # malformed or foreign id
             pass
         return initial
 
     def form_valid(self, form):
         try:
-            job = services.submit_generation(self.request.user, form.params, form.cleaned_data.get("model") or None)
+            job = services.submit_generation(self.request.user, form.params, form.cleaned_data.get("model") or None,
+                                             init_image_source=form.init_image_source)
         except ParamError as exc:
-            form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+            for field, messages in exc.errors.items():
+                for message in messages:
+                    form.add_error(field if field in form.fields else None, message)
             return self.form_invalid(form)
         except services.SubmissionRefused as exc:
             form.add_error(exc.field if exc.field in form.fields else None, exc.message)
@@ -82,6 +104,9 @@ class GenerateView(LoginRequiredMixin, FormView):
     def get_context_data(self, **kwargs):
         ctx = super().get_context_data(**kwargs)
         ctx["reused"] = getattr(self, "reused", None)
+        ctx["remixed"] = getattr(self, "remixed", None) or ctx["form"].init_image_source
+        ctx["varied"] = getattr(self, "varied", None)
+        ctx["sampler_labels"] = SAMPLER_LABELS  # "Read PNG info" maps A1111's Sampler + Schedule type back
         ctx["has_models"] = bool(ctx["form"].fields["model"].widget.choices)
         ctx["recent_jobs"] = GenerationJob.objects.filter(user=self.request.user).select_related("model")[:5]
         return ctx
@@ -104,16 +129,15 @@ class JobDetailView(LoginRequiredMixin, DetailView):
 
     def get_context_data(self, **kwargs):
         ctx = super().get_context_data(**kwargs)
-        ctx["status"] = job_status_payload(self.object)
+        ctx["status"] = status = job_status_payload(self.object)
         ctx["images"] = self.object.images.all()
+        count, current = status["progress"]["images"], status["progress"]["image"]
+        ctx["slots"] = [{"index": k, "drawing": k == current} for k in range(1, count + 1)]
         return ctx
 
 
 def job_status_payload(job: GenerationJob) -> dict:
-    total = job.progress_total or job.steps * job.num_images
-    percent = 100 if job.status == GenerationJob.Status.DONE else (
-        round(100 * job.progress_step / total) if total else 0
-    )
+    info = progress.progress_info(job)
     images = []
     if job.status == GenerationJob.Status.DONE:
         images = [
@@ -122,6 +146,9 @@ def job_status_payload(job: GenerationJob) -> dict:
                 "url": img.get_absolute_url(),
                 "file_url": img.get_file_url(),
                 "seed": img.seed,
+                "width": img.width,
+                "height": img.height,
+                "pixelated": img.pixelated,
                 "clip_score": img.clip_score,
                 "clip_error": img.clip_error,
             }
@@ -131,9 +158,10 @@ def job_status_payload(job: GenerationJob) -> dict:
         "id": str(job.pk),
         "status": job.status,
         "is_final": job.is_final,
-        "step": job.progress_step,
-        "total": total,
-        "percent": percent,
+        **{key: info[key] for key in ("step", "total", "percent")},
+        "progress": info,  # image k of N, step s of S, eta_seconds (as the API's `progress`)
+        "progress_line": progress.progress_line(job),
+        "preview_url": progress.preview_url(job),
         "error": job.error,
         "warnings": job.warnings,
         "queue_position": services.queue_position(job),
@@ -148,6 +176,19 @@ def job_status(request, pk):
     job = reconciled(owned_job(request, pk))
     response = JsonResponse(job_status_payload(job))
     response["Cache-Control"] = "no-store"
+    return response
+
+
+@login_required
+@require_GET
+def job_preview(request, pk):
+    """The latent preview of the image being drawn (owner only; 404 once the job is final or before a preview)."""
+    job = owned_job(request, pk, with_preview=True)
+    if not progress.has_preview(job) or not job.preview_png:
+        raise Http404("No preview: the job is not drawing right now.")
+    response = HttpResponse(bytes(job.preview_png), content_type="image/png")
+    response["Cache-Control"] = "no-store"
+    response["X-Content-Type-Options"] = "nosniff"
     return response
 
 

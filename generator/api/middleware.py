@@ -11,7 +11,7 @@ from django.urls import Resolver404, resolve
 from rest_framework import exceptions
 from rest_framework.authentication import TokenAuthentication, get_authorization_header
 
-TOKEN_URL_NAMES = {"image-file"}
+TOKEN_URL_NAMES = {"image-file", "job-preview"}  # the PNG of an image; the live preview of a job
 
 
 class TokenAuthForFilesMiddleware:

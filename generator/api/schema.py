@@ -88,7 +88,26 @@ class GenerationCreateExtension(OpenApiSerializerExtension):
         props["width"].update(minimum=limits.min_side, maximum=limits.max_width, multipleOf=8)
         props["height"].update(minimum=limits.min_side, maximum=limits.max_height, multipleOf=8)
         props["num_images"].update(minimum=1, maximum=limits.max_images)
+        for name in ("strength", "hires_strength"):
+            props[name].update(minimum=0, exclusiveMinimum=True, maximum=1)  # OpenAPI 3.0: 0 < s <= 1
+        props["mask_blur"].update(minimum=0, maximum=limits.max_mask_blur)
+        props["hires_scale"].update(minimum=1, maximum=limits.max_hires_scale)
+        props["hires_steps"].update(minimum=0, maximum=limits.max_steps)
+        props["variation_seed"].update(minimum=-1, maximum=2**32 - 1)
+        props["variation_strength"].update(minimum=0, maximum=1)
+        props["loras"].update(maxItems=limits.max_loras)
         schema["additionalProperties"] = False
+        return schema
+
+
+class LoraChoiceExtension(OpenApiSerializerExtension):
+    target_class = "generator.api.creative.LoraChoiceSerializer"
+
+    def map_serializer(self, auto_schema, direction):
+        schema = auto_schema._map_basic_serializer(self.target, direction)
+        schema["properties"]["scale"].update(minimum=-2, maximum=2)
+        if direction == "request":
+            schema["additionalProperties"] = False
         return schema
 
 

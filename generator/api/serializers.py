@@ -6,13 +6,27 @@ so both refuse the same input with the same message. Serializers only check type
 what could never reach that code safely (wrong JSON types, NUL/surrogate characters, non-finite
 numbers).
 """
-import math
-
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.fields import SkipField
 
+from generator.api.fields import (
+    FiniteFloatField,
+    NoBlankQueryMixin,
+    QueryBooleanField,
+    RejectUnknownFieldsMixin,
+    StrictBooleanField,
+    StrictCharField,
+    StrictIntegerField,
+)
+from generator import inputs, progress
+from generator.api.creative import (
+    CreativeFieldsSerializer,
+    JobCreativeSerializer,
+    decode_pictures,
+    one_line_lora_errors,
+)
 from generator.engine.params import SCHEDULER_NAMES, GenerationParams
 from generator.models import AIModel, GeneratedImage, GenerationJob
 from generator.services import default_model, queue_position, site_limits
@@ -21,102 +35,10 @@ _DEFAULTS = GenerationParams(prompt="x")
 PROMPT_MAX_LENGTH = 4000  # far above any model's token window; stops megabyte prompts reaching the DB
 
 
-class FiniteFloatField(serializers.FloatField):
-    """A real number (no NaN or infinity, which compare false with every limit).
-
-    In a JSON body only JSON numbers are accepted (not "7.5" or true); `accept_strings=True` is for
-    query parameters, which are always text.
-    """
-
-    default_error_messages = {"invalid": "A number is required.", "not_finite": "Must be a finite number."}
-
-    def __init__(self, *, accept_strings=False, **kwargs):
-        self.accept_strings = accept_strings
-        super().__init__(**kwargs)
-
-    def to_internal_value(self, data):
-        allowed = (int, float, str) if self.accept_strings else (int, float)
-        if isinstance(data, bool) or not isinstance(data, allowed):
-            self.fail("invalid")
-        value = super().to_internal_value(data)
-        if not math.isfinite(value):
-            self.fail("not_finite")
-        return value
-
-
-class StrictIntegerField(serializers.IntegerField):
-    """A JSON integer: not a string, float or boolean (DRF would quietly turn "20", 20.0 and true into ints)."""
-
-    default_error_messages = {"invalid": "A whole number is required."}
-
-    def to_internal_value(self, data):
-        if isinstance(data, bool) or not isinstance(data, int):
-            self.fail("invalid")
-        return super().to_internal_value(data)
-
-
-class StrictCharField(serializers.CharField):
-    """A JSON string: not a number (DRF would quietly turn 123 into "123")."""
-
-    default_error_messages = {"invalid": "A string is required."}
-
-    def to_internal_value(self, data):
-        if not isinstance(data, str):
-            self.fail("invalid")
-        return super().to_internal_value(data)
-
-
-class StrictBooleanField(serializers.BooleanField):
-    """A JSON true/false: not 0/1 or "yes" (DRF's BooleanField accepts those)."""
-
-    default_error_messages = {"invalid": "Must be true or false."}
-
-    def to_internal_value(self, data):
-        if not isinstance(data, bool):
-            self.fail("invalid")
-        return data
-
-
-class QueryBooleanField(serializers.BooleanField):
-    """A query-string boolean: exactly `true` or `false` (as OpenAPI clients write them)."""
-
-    default_error_messages = {"invalid": "Must be true or false."}
-
-    def to_internal_value(self, data):
-        if isinstance(data, bool):  # DRF's stand-in for an absent parameter
-            return data
-        if data in ("true", "false"):
-            return data == "true"
-        self.fail("invalid")
-
-
-class RejectUnknownFieldsMixin:
-    """Refuse keys the serializer does not know (a typo like "negative-prompt" must not be silently dropped)."""
-
-    def to_internal_value(self, data):
-        if isinstance(data, dict):
-            unknown = sorted(str(key) for key in data if key not in self.fields)
-            if unknown:
-                valid = ", ".join(self.fields)
-                raise serializers.ValidationError({key: [f"Unknown field; valid fields: {valid}."] for key in unknown})
-        return super().to_internal_value(data)
-
-
-class NoBlankQueryMixin:
-    """Query parameters given with an empty value (?ordering=) are refused, not read as absent."""
-
-    def to_internal_value(self, data):
-        blank = [name for name in self.fields if name in data and data.get(name) == ""]
-        if blank:
-            raise serializers.ValidationError({name: ["May not be empty; leave the parameter out instead."]
-                                               for name in blank})
-        return super().to_internal_value(data)
-
-
 # --------------------------------------------------------------------------- generations
 
 
-class GenerationCreateSerializer(RejectUnknownFieldsMixin, serializers.Serializer):
+class GenerationCreateSerializer(RejectUnknownFieldsMixin, CreativeFieldsSerializer):
     """What a client may send to start a generation. Every field but `prompt` has the website's default.
 
     The bounds are this site's limits. With a fixed seed, seed + num_images - 1 must also stay below 2**32.
@@ -156,11 +78,18 @@ class GenerationCreateSerializer(RejectUnknownFieldsMixin, serializers.Serialize
             if not isinstance(exc.detail, dict) or not isinstance(data, dict):
                 raise
             errors, values = self._field_by_field(data, exc.detail)
-        side = native_side(values.get("model") or None)
+            if "loras" in errors:
+                errors["loras"] = one_line_lora_errors(errors["loras"])
+        model = chosen_model(values.get("model") or None)
+        side = site_limits().side_within(model.native_size if model is not None else _DEFAULTS.width)
         values.setdefault("width", side)
         values.setdefault("height", side)
-        given = {name: value for name, value in values.items() if name != "model"}
-        for name, messages in GenerationParams(**{**_DEFAULTS.as_dict(), **given}).errors(site_limits()).items():
+        request = self.context.get("request")
+        values["init_image_source"] = decode_pictures(values, errors, getattr(request, "user", None), site_limits())
+        given = {name: value for name, value in values.items() if name not in ("model", "init_image_source")}
+        params = GenerationParams(**{**_DEFAULTS.as_dict(), **given})
+        checks = {**params.errors(site_limits()), **(inputs.request_errors(model, params) if model else {})}
+        for name, messages in checks.items():
             if name in given and name not in errors:
                 errors[name] = messages
         if errors:
@@ -181,15 +110,22 @@ class GenerationCreateSerializer(RejectUnknownFieldsMixin, serializers.Serialize
                 continue
         return errors, values
 
-    def to_params(self) -> tuple[GenerationParams, str | None]:
+    def to_params(self) -> tuple[GenerationParams, str | None, GeneratedImage | None]:
+        """(params, model name, the remixed image or None)."""
         data = dict(self.validated_data)
         model = data.pop("model", None) or None
-        return GenerationParams(**data), model
+        source = data.pop("init_image_source", None)
+        return GenerationParams(**data), model, source
+
+
+def chosen_model(model_name: str | None) -> AIModel | None:
+    """The named active model, else (no name) the default one; None when there is none (submit says why)."""
+    return AIModel.objects.filter(name=model_name, is_active=True).first() if model_name else default_model()
 
 
 def native_side(model_name: str | None) -> int:
     """The side a request without width/height gets: the named (else default) model's native size, in limits."""
-    model = AIModel.objects.filter(name=model_name, is_active=True).first() if model_name else default_model()
+    model = chosen_model(model_name)
     return site_limits().side_within(model.native_size if model is not None else _DEFAULTS.width)
 
 
@@ -197,9 +133,17 @@ class ProgressSerializer(serializers.Serializer):
     step = serializers.IntegerField(help_text="Denoising steps done so far over all images of the job.")
     total = serializers.IntegerField(help_text="Total denoising steps of the job (0 until the worker starts it).")
     percent = serializers.IntegerField(min_value=0, max_value=100)
+    image = serializers.IntegerField(help_text="The image being drawn, 1-based (image k of `images`); 0 before.")
+    images = serializers.IntegerField(help_text="Images in the job (N).")
+    image_step = serializers.IntegerField(help_text="Steps done on the current image (s of `image_steps`).")
+    image_steps = serializers.IntegerField(help_text="Steps of one image (img2img and hires counted; S).")
+    eta_seconds = serializers.IntegerField(allow_null=True, help_text=(
+        "Estimated seconds left while running (time per step so far x steps left); null otherwise."))
 
 
-class JobParametersSerializer(serializers.Serializer):
+class JobParametersSerializer(JobCreativeSerializer):
+    """The request as the job stored it, creative controls included."""
+
     prompt = serializers.CharField()
     negative_prompt = serializers.CharField(allow_blank=True)
     seed = serializers.IntegerField(help_text="As requested: -1 means random; each image records the seed used.")
@@ -244,26 +188,29 @@ class JobSerializer(serializers.ModelSerializer):
     queue_position = serializers.SerializerMethodField(
         help_text="1-based position among all queued jobs while queued, else null."
     )
+    preview_url = serializers.SerializerMethodField(help_text=(
+        "While running: absolute URL of a small PNG preview of the image being drawn (updated every few steps; "
+        "fetch it with the same Authorization header); null otherwise."))
     parameters = JobParametersSerializer(source="*", read_only=True)
     images = JobImageSerializer(many=True, read_only=True)
 
     class Meta:
         model = GenerationJob
         fields = [
-            "id", "status", "progress", "queue_position", "created_at", "started_at", "finished_at",
+            "id", "status", "progress", "preview_url", "queue_position", "created_at", "started_at", "finished_at",
             "parameters", "error", "warnings", "cancel_requested", "images",
         ]
         read_only_fields = fields
 
     @extend_schema_field(ProgressSerializer)
     def get_progress(self, job) -> dict:
-        total = job.progress_total
-        step = min(job.progress_step, total) if total else job.progress_step
-        if job.status == GenerationJob.Status.DONE:
-            percent = 100
-        else:
-            percent = int(100 * step / total) if total else 0
-        return {"step": step, "total": total, "percent": max(0, min(100, percent))}
+        return progress.progress_info(job)
+
+    @extend_schema_field(serializers.URLField(allow_null=True))
+    def get_preview_url(self, job) -> str | None:
+        url = progress.preview_url(job)
+        request = self.context.get("request")
+        return request.build_absolute_uri(url) if url and request is not None else url
 
     def get_queue_position(self, job) -> int | None:
         return queue_position(job)

@@ -98,6 +98,7 @@ class GenerationViewSet(ApiViewMixin, mixins.ListModelMixin, mixins.RetrieveMode
         jobs = (
             GenerationJob.objects.filter(user=self.request.user)
             .select_related("model")
+            .defer("preview_png")  # served by its own URL (preview_url)
             .prefetch_related(Prefetch("images", queryset=GeneratedImage.objects.order_by("index")))
             .order_by("-created_at", "-pk")
         )
@@ -130,6 +131,8 @@ class GenerationViewSet(ApiViewMixin, mixins.ListModelMixin, mixins.RetrieveMode
         responses={
             202: OpenApiResponse(JobSerializer, description="Accepted and queued."),
             400: BAD_REQUEST,
+            404: OpenApiResponse(ErrorSerializer, description="`init_image_id` names no image you may remix "
+                                                              "(none, or another user's private image)."),
             429: OpenApiResponse(ErrorSerializer, description="Rate limit, per-user queue cap, daily image "
                                                               "quota or site-wide queue bound reached; retry "
                                                               "after Retry-After seconds."),
@@ -141,6 +144,22 @@ class GenerationViewSet(ApiViewMixin, mixins.ListModelMixin, mixins.RetrieveMode
                 "Minimal", request_only=True, value={"prompt": "retro anime style, a girl with a red hat"},
             ),
             OpenApiExample(
+                "Remix one of your images (image to image)", request_only=True,
+                value={"prompt": "retro anime style, the same girl in a blue coat", "init_image_id":
+                       "3fa85f64-5717-4562-b3fc-2c963f66afa6", "strength": 0.6, "steps": 20},
+            ),
+            OpenApiExample(
+                "Inpaint with base64 pictures", request_only=True,
+                value={"prompt": "retro anime style, a red hat", "init_image": "data:image/png;base64,iVBORw0KGgo...",
+                       "mask_image": "iVBORw0KGgo...", "mask_blur": 4, "strength": 1.0},
+            ),
+            OpenApiExample(
+                "Hires fix, LoRAs and a variation", request_only=True,
+                value={"prompt": "retro anime style, (red scarf:1.3), a boy", "width": 64, "height": 64,
+                       "hires_scale": 2, "hires_strength": 0.5, "loras": [{"name": "retro-style", "scale": 0.8}],
+                       "seed": 1234, "variation_seed": 99, "variation_strength": 0.2},
+            ),
+            OpenApiExample(
                 "Everything", request_only=True,
                 value={"prompt": "retro anime style, a man with glasses, 1980s cel shading",
                        "negative_prompt": "blurry, lowres", "seed": 1234, "steps": 25, "guidance_scale": 7.5,
@@ -149,13 +168,13 @@ class GenerationViewSet(ApiViewMixin, mixins.ListModelMixin, mixins.RetrieveMode
         ],
     )
     def create(self, request, *args, **kwargs):
-        data = GenerationCreateSerializer(data=request.data)
+        data = GenerationCreateSerializer(data=request.data, context={"request": request})
         data.is_valid(raise_exception=True)
-        params, model_name = data.to_params()
+        params, model_name, source = data.to_params()
         try:
-            job = services.submit_generation(request.user, params, model_name)
+            job = services.submit_generation(request.user, params, model_name, init_image_source=source)
         except ParamError as exc:
-            raise ValidationError({exc.field: [exc.message]}) from None
+            raise ValidationError(exc.errors) from None
         except services.QueueUnavailable as exc:
             raise QueueUnavailableError(exc.message, wait=exc.retry_after) from None
         except services.SubmissionRefused as exc:

@@ -1,4 +1,6 @@
-// Live progress on the job page: polls status.json every ~700 ms until the job is final.
+// Live progress on the job page: polls status.json every ~700 ms until the job is final. While it runs, the
+// line reads "image k of N · step s of S · ETA", and slot k shows the worker's latent preview of image k,
+// refreshed every few steps; finished slots keep their last preview until the final pictures replace them.
 (function () {
   "use strict";
   var POLL_MS = 700;
@@ -15,7 +17,7 @@
       if (s.cancel_requested) { return "Stopping after the current step…"; }
       if (!s.step) { return "Starting: loading the model…"; }
       if (s.step >= s.total) { return "Finishing: CLIP score and saving…"; }
-      return "Step " + s.step + " / " + s.total + " (" + s.percent + "%)";
+      return s.progress_line || "Step " + s.step + " / " + s.total + " (" + s.percent + "%)";
     }
     if (s.status === "done") { return "Done."; }
     if (s.status === "cancelled") { return "Cancelled."; }
@@ -34,6 +36,9 @@
       var im = document.createElement("img");
       im.src = img.file_url;
       im.alt = "generated image, seed " + img.seed;
+      im.width = img.width;
+      im.height = img.height;
+      if (img.pixelated) { im.className = "pixel"; }
       a.appendChild(im);
       var cap = document.createElement("figcaption");
       var clip = document.createElement("span");
@@ -50,6 +55,46 @@
       fig.appendChild(cap);
       container.appendChild(fig);
     });
+  }
+
+  // One slot per image of the job; slot k shows the latest preview while image k is drawn.
+  function renderPreview(container, s) {
+    if (container.dataset.rendered === "1" || s.status !== "running") { return; }
+    var count = s.progress.images || 0, current = s.progress.image || 0;
+    while (container.children.length < count) {
+      var k = container.children.length + 1;
+      var fig = document.createElement("figure");
+      fig.className = "thumb slot";
+      fig.dataset.slot = String(k);
+      var box = document.createElement("div");
+      box.className = "placeholder";
+      text(box, "image " + k);
+      var cap = document.createElement("figcaption");
+      var label = document.createElement("span");
+      label.className = "slot-label";
+      text(label, "image " + k + " of " + count);
+      cap.appendChild(label);
+      fig.append(box, cap);
+      container.appendChild(fig);
+    }
+    Array.from(container.children).forEach(function (fig) {
+      fig.classList.toggle("drawing", Number(fig.dataset.slot) === current);
+    });
+    var slot = container.querySelector('[data-slot="' + current + '"]');
+    if (!slot || !s.preview_url) { return; }
+    var shown = slot.querySelector("img") || slot.querySelector(".placeholder");
+    if (shown.getAttribute("src") === s.preview_url || slot.dataset.loading === s.preview_url) { return; }
+    slot.dataset.loading = s.preview_url;
+    var next = new Image();  // swapped in once loaded: no blank flash between two previews
+    next.className = "preview-img";
+    next.alt = "preview of image " + current;
+    next.onload = function () {
+      if (container.dataset.rendered === "1") { return; }  // the final pictures came first
+      next.classList.toggle("pixel", next.naturalWidth <= 256);
+      var old = slot.querySelector("img") || slot.querySelector(".placeholder");
+      if (old) { slot.replaceChild(next, old); }
+    };
+    next.src = s.preview_url;
   }
 
   function render(s) {
@@ -69,6 +114,7 @@
     var noWorker = el("no-worker");
     if (noWorker && s.status !== "queued") { noWorker.hidden = true; }  // a worker took the job
     if (s.is_final) { clearMessages(); }
+    renderPreview(el("job-images"), s);
     if (s.status === "done") {
       renderImages(el("job-images"), s.images);
       text(el("job-seed"), seedsText(s.images));

@@ -21,8 +21,11 @@ from rest_framework.authtoken.models import Token
 
 from generator.models import AIModel, GeneratedImage, GenerationJob
 from tests.api.conftest import make_image, make_job, make_user
+from tests.pictures import b64, data_url, encode, gradient, mask
 
 MAX_EXAMPLES = 25
+PICTURE = b64(encode(gradient(64, 64)))
+MASK = data_url(encode(mask(64, 64)))
 
 
 @pytest.fixture(scope="module")
@@ -57,6 +60,8 @@ class World:
         self.alice = make_user("alice")
         bob = make_user("bob")
         self.model = AIModel.objects.create(name="tiny-sd1", source="/nonexistent", architecture="sd1", is_default=True)
+        self.lora = AIModel.objects.create(name="retro-style", source="/nonexistent.safetensors", kind="lora",
+                                           parent=self.model, architecture="sd1")
         self.token = Token.objects.create(user=self.alice).key
         make_image(make_job(self.alice, self.model))
         make_job(self.alice, self.model, status=GenerationJob.Status.QUEUED)
@@ -71,6 +76,31 @@ class World:
             body["model"] = self.model.name
         if body.get("seed", -1) >= 0:
             body["seed"] = min(body["seed"], 2**32 - body.get("num_images", 1))
+        if body.get("variation_seed", -1) >= 0:
+            body["variation_seed"] = min(body["variation_seed"], 2**32 - body.get("num_images", 1))
+        # The creative controls (issue 13): pictures must be pictures, a mask needs one, LoRA names must be
+        # registered, translation needs a translation model, and hires must enlarge within the size limit.
+        for field, picture in (("init_image", PICTURE), ("mask_image", MASK)):
+            if body.get(field):
+                body[field] = picture
+        if body.get("init_image") and body.get("init_image_id"):
+            body["init_image_id"] = None
+        if body.get("mask_image") and not (body.get("init_image") or body.get("init_image_id")):
+            body["init_image"] = PICTURE
+        if body.get("loras"):
+            body["loras"] = [{"name": self.lora.name, "scale": body["loras"][0].get("scale", 1.0)}]
+        body["translate"] = ""
+        self._hires_within_limits(body, self.model.native_size)
+
+    @staticmethod
+    def _hires_within_limits(body, native):
+        from generator.engine.param_checks import hires_side
+        from generator.services import site_limits
+
+        limits, scale = site_limits(), body.get("hires_scale", 1)
+        sides = [(body.get("width") or native, limits.max_width), (body.get("height") or native, limits.max_height)]
+        if scale > 1 and any(hires_side(side, scale) <= side or hires_side(side, scale) > top for side, top in sides):
+            body["hires_scale"] = 1
 
     def real_id(self, path: str, method: str) -> str:
         if path.startswith("/api/models/"):

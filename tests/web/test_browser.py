@@ -23,10 +23,11 @@ def test_sign_up_generate_and_download(page, live_server, tiny_model, worker):
     page.set_viewport_size({"width": 1280, "height": 860})
     url = live_server.url
 
-    # Sign up (switched on by default), which signs the new user in.
+    # The signed-out home page is Explore with a call to sign up (switched on by default),
+    # which signs the new user in.
     page.goto(f"{url}/")
-    assert "/accounts/login/" in page.url
-    page.click("text=Sign up")
+    assert page.url == f"{url}/"
+    page.click("#signup-cta")
     page.fill("#id_username", "retrofan")
     page.fill("#id_password1", PASSWORD)
     page.fill("#id_password2", PASSWORD)
@@ -67,7 +68,7 @@ def test_sign_up_generate_and_download(page, live_server, tiny_model, worker):
         new MutationObserver(() => window.__seen.push(el.textContent.trim()))
             .observe(el, {childList: true, characterData: true, subtree: true});
     }""")
-    page.wait_for_selector("#job-images img", timeout=120_000)
+    page.wait_for_selector("#job-images[data-rendered='1'] img", timeout=120_000)  # the final pictures, not previews
     page.wait_for_function("() => [...document.querySelectorAll('#job-images img')].every(i => i.naturalWidth > 0)")
     seen = [text for i, text in enumerate(page.evaluate("window.__seen")) if i == 0 or text]
     assert seen[-1] == "Done.", seen
@@ -88,7 +89,8 @@ def test_sign_up_generate_and_download(page, live_server, tiny_model, worker):
     shot(page, "gallery")
 
     # The image page: prompt, parameters, CLIP score; download the PNG with its metadata.
-    thumb.locator("a").first.click()
+    thumb.locator("a.lb-open").click()  # the lightbox first, then its link to the picture's page
+    page.click("#lb-page")
     page.wait_for_url(re.compile(r"/images/[0-9a-f-]{36}/$"))
     assert page.locator("#image-prompt").inner_text() == PROMPT
     assert re.fullmatch(r"-?\d\.\d{4}", page.locator("#clip-score").inner_text())
