@@ -172,8 +172,8 @@ def test_admin_is_unreachable_for_normal_users(alice_client, django_user_model):
 
 CHECKED_OBJECT_URLS = {
     # website (tests/web/test_isolation.py covers these for another user's objects)
-    "job-detail", "job-status", "job-cancel", "image-detail", "image-file", "image-publish", "image-delete",
-    # gallery (tests/gallery/test_visibility.py)
+    "job-detail", "job-status", "job-preview", "job-cancel", "image-detail", "image-file", "image-publish", "image-delete",
+    # gallery (tests/gallery/)
     "image-like", "image-report", "image-tags", "collection-detail", "collection-edit", "collection-delete",
     "collection-add", "collection-remove", "profile", "model-page", "model-download",
     # API (tests/api/test_api.py)
@@ -203,7 +203,7 @@ def test_every_object_url_outside_the_admin_is_covered_by_an_isolation_test():
 def test_foreign_prompt_history_and_reuse_ids_give_a_plain_form(alice, bob_client, alices_job):
     job, (image,) = alices_job
     entry = PromptHistory.objects.create(user=alice, prompt="alice's secret prompt", last_job=job)
-    for query in (f"?history={entry.pk}", f"?reuse={image.pk}", "?history=../../1", "?reuse=not-a-uuid"):
+    for query in (f"?history={entry.pk}", f"?reuse={image.pk}", f"?remix={image.pk}", f"?vary={image.pk}", "?history=../../1", "?reuse=not-a-uuid"):
         response = bob_client.get(reverse("generate") + query)
         assert response.status_code == 200 and "secret" not in response.content.decode(), query
 

@@ -36,6 +36,7 @@ def test_other_users_get_404_for_private_things(bob_client, alices_job):
         reverse("image-delete", args=[image.pk]),
         reverse("job-detail", args=[job.pk]),
         reverse("job-status", args=[job.pk]),
+        reverse("job-preview", args=[job.pk]),
         reverse("generate") + f"?reuse={image.pk}",  # a plain form, not her settings
     ):
         response = bob_client.get(url)
