@@ -108,7 +108,7 @@ def test_admin_trains_activates_and_a_user_generates_with_it(live_server, page, 
         user.fill("input[name=steps]", "3")
         user.click("#generate-button")
         user.wait_for_url(re.compile(r"/jobs/[0-9a-f-]{36}/$"))
-        user.wait_for_selector("#job-images img", timeout=120_000)
+        user.wait_for_selector("#job-images[data-rendered='1'] img", timeout=120_000)  # final pictures, not previews
         assert user.locator("#job-status").text_content() == "done"
     finally:
         context.close()
