@@ -153,4 +153,6 @@ def test_read_png_info_upload_paint_inpaint_and_watch_previews(page, live_server
     assert page.input_value("#id_seed") == str(image.seed)
     assert page.input_value("#id_steps") == "12" and page.input_value("#id_scheduler") == "euler"
     assert "Denoising strength: 1" in parameters and page.input_value("#id_strength") == "1"
+    # the filled prompt is counted again (the counter follows programmatic fills, not only typing)
+    page.wait_for_function("() => /^1[0-9]\\/75 tokens/.test(document.getElementById('prompt-tokens').textContent)")
     shot(page, "generate-pnginfo-result")
