@@ -175,7 +175,9 @@ def test_command_continues_from_an_exported_pipeline_keeping_its_vae(tmp_path):
     assert changed and unet0.keys() == unet1.keys()  # the tiny architecture came from the folder, then trained
     assert json.loads((after / "vae" / "config.json").read_text())["scaling_factor"] == \
         json.loads((before / "vae" / "config.json").read_text())["scaling_factor"]
-    assert f"initialised from `{before}`" in (after / "README.md").read_text()
+    card = (after / "README.md").read_text()
+    assert f"initialised from `{before}`" in card and f"VAE none (kept from `{before}`), UNet 2 x" in card
+    assert "--vae-steps" not in card  # the continued run trained no VAE, so its reproduce line names none
 
 
 def test_pretrain_modules_never_import_django():

@@ -95,8 +95,9 @@ def card_text(run: PretrainRun, info: dict) -> str:
         + (f"the EMA (decay {run.cfg.ema_decay}, bias-corrected: the initial weights removed)" if info["ema"] else
            f"the last step's weights (not the EMA: at decay {run.cfg.ema_decay} it lags a short run that is still "
            "improving fast)"),
-        f"* steps: VAE {info['vae_steps']} x {run.cfg.vae_batch}, UNet {info['unet_steps']} x {run.cfg.unet_batch}"
-        f" (phase at export: {run.phase})",
+        "* steps: " + (f"VAE none (kept from `{run.cfg.init_from}`)" if run.cfg.init_from else
+                       f"VAE {info['vae_steps']} x {run.cfg.vae_batch}")
+        + f", UNet {info['unet_steps']} x {run.cfg.unet_batch} (phase at export: {run.phase})",
         f"* wall-clock: {run.wall_seconds() / 60:.1f} min for the whole run (rendering the pool, encoding latents, "
         f"checkpoints), {run.elapsed / 60:.1f} min of it in optimisation steps",
         f"* machine: {info['machine']['cpu']}, {info['machine']['cpu_count']} cores, "
@@ -104,7 +105,8 @@ def card_text(run: PretrainRun, info: dict) -> str:
         f"* exported: {info['exported_at']}",
         "",
         "Reproduce: `DEBUG=1 OMP_NUM_THREADS=1 .venv/bin/python manage.py miniworld_pretrain --out RUN_DIR "
-        f"--vae-steps {info['vae_steps']} --unet-steps {info['unet_steps']}" + reproduce_flags(run.cfg)
+        + ("" if run.cfg.init_from else f"--vae-steps {info['vae_steps']} ")  # a continued run trains no VAE
+        + f"--unet-steps {info['unet_steps']}" + reproduce_flags(run.cfg)
         + "` (resumable with `--resume`).",
         "",
         "## VAE round trip",
