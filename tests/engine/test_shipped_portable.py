@@ -27,5 +27,6 @@ def test_shipped_kohya_lora_carries_sshs_hashes_and_modelspec():
         meta = f.metadata()
     data = path.read_bytes()
     assert meta["sshs_model_hash"] == hashlib.sha256(data[8 + int.from_bytes(data[:8], "little"):]).hexdigest()
-    assert meta["modelspec.architecture"] == "stable-diffusion-v1/lora"
+    # the v3 base's text encoder and tokenizer are OpenCLIP-style (pad '!'): detected, and labelled, as SD 2.x
+    assert meta["modelspec.architecture"] == "stable-diffusion-v2-512/lora" and meta["ss_base_model_version"] == "sd_v2"
     assert meta["modelspec.title"] == meta["ss_output_name"]

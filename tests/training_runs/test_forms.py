@@ -95,7 +95,8 @@ def test_admin_add_page_shows_the_message_next_to_the_field(admin_client, base_m
 
 def browser_post(form: TrainingRunForm, **over) -> dict:
     """What a browser posts for an untouched form (every field at the value shown), with `over` typed in."""
-    data = {name: field.initial for name, field in form.fields.items() if field.initial not in (None, False)}
+    data = {name: field.initial for name, field in form.fields.items()
+            if field.initial is not None and field.initial is not False}  # 0.0 is shown (and posted), unlike False
     data.update(over)
     return {k: v for k, v in data.items() if v is not None}
 
@@ -134,7 +135,8 @@ def test_the_retro_preset_fills_its_settings_and_a_typed_field_wins(base_model, 
     assert cfg.rank == 2  # typed by the admin, not the preset's 8
     expected = {k: v for k, v in RETRO_STYLE.settings.items() if k not in ("rank", "method")}
     assert {k: run.config[k] for k in expected} == expected
-    assert (run.method, cfg.max_steps, cfg.with_prior_preservation, cfg.text_encoder_lr) == ("lora", 200, True, 3e-3)
+    assert (run.method, cfg.max_steps, cfg.with_prior_preservation, cfg.train_text_encoder) == ("lora", 500, True, False)
+    assert cfg.l2sp_weight == 0.01
     assert cfg.instance_prompt == "retro anime style" and cfg.class_prompt == "a portrait of a person"
     assert cfg.resolution == 64  # the preset never sets it: the base model's native size
 
