@@ -34,7 +34,7 @@ sys.path.insert(0, str(REPO))
 from training.miniworld import shipped  # noqa: E402  (plain paths; imports no Django and no torch)
 
 BASE_MODEL = shipped.BASE
-BASE_DESCRIPTION = ("Base mini model: a tiny Stable Diffusion (SD 1.x architecture) pretrained from scratch on the "
+BASE_DESCRIPTION = ("Base mini model: a tiny Stable Diffusion with a frozen mini-CLIP text encoder, pretrained on the "
                     "procedural mini-world; 64 px modern-style anime bust portraits. Prompt like: a young girl with "
                     "pink long hair, wearing a ribbon, red shirt, on a beach.")
 
