@@ -72,8 +72,11 @@ def card_text(run: PretrainRun, info: dict) -> str:
     lines = [
         "# miniworld-base — the base mini model",
         "",
-        "A tiny Stable Diffusion (SD 1.x architecture, diffusers format, real CLIP tokenizer) trained from scratch "
-        "on the retroportal mini-world (`training/miniworld/`): 64 px anime bust portraits in the *modern* style. "
+        "A tiny Stable Diffusion ("
+        + ("diffusers format; its text encoder and tokenizer are mini-CLIP's, which pad with '!' as OpenCLIP and "
+           "SD 2.x do, so it registers as sd2" if run.cfg.text_encoder_from else
+           "SD 1.x architecture, diffusers format, real CLIP tokenizer")
+        + ") trained from scratch on the retroportal mini-world (`training/miniworld/`): 64 px anime bust portraits in the *modern* style. "
         "Its VAE also learned *retro* renders (pastel palette, dithering, grain, scanlines) so that a fine-tune "
         "can reach that style; the UNet never saw a retro picture"
         + (" (its frozen text encoder, mini-CLIP's, learned the style's words from both styles' captions)."
