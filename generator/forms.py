@@ -46,9 +46,9 @@ class GenerateForm(CreativeFields):
         ]
         # Each model starts at the size it was trained at, within the site's limits; the page's JS follows the pick.
         self.model_sizes = {m.name: limits.side_within(m.native_size) for m in models}
-        self.model_architectures = {m.name: inputs.base_architecture(m) for m in models}
+        self.model_architectures = {m.name: m.base_architecture for m in models}
         self.lora_models = [
-            {"name": m.name, "architecture": inputs.lora_architecture(m), "description": m.description[:120]}
+            {"name": m.name, "architecture": m.base_architecture, "description": m.description[:120]}
             for m in models if m.kind == AIModel.Kind.LORA
         ]
         self.size_limits = {"min": limits.min_side, "max_width": limits.max_width, "max_height": limits.max_height,

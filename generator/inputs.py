@@ -82,26 +82,13 @@ def picture_from_image(image: GeneratedImage, limits: Limits):
     return picture_from_bytes(data, "init_image_id", limits)
 
 
-def base_architecture(model: AIModel | None) -> str:
-    """The architecture a LoRA must match to be mixed onto `model` (a LoRA entry draws on its parent)."""
-    if model is None:
-        return ""
-    if model.kind == AIModel.Kind.LORA and model.parent is not None:
-        return model.parent.architecture or model.architecture
-    return model.architecture
-
-
-def lora_architecture(lora: AIModel) -> str:
-    return (lora.parent.architecture if lora.parent is not None else "") or lora.architecture
-
-
 def lora_errors(model: AIModel | None, loras) -> list[str]:
     """Messages for LoRA choices that name no active registered LoRA or one made for another architecture."""
     names = [choice.name for choice in loras if getattr(choice, "name", None)]
     found = {m.name: m for m in AIModel.objects.filter(name__in=names, kind=AIModel.Kind.LORA, is_active=True)
              .select_related("parent")}
     messages = []
-    wanted = base_architecture(model)
+    wanted = model.base_architecture if model is not None else ""
     for name in dict.fromkeys(names):
         lora = found.get(name)
         if lora is None:
@@ -109,7 +96,7 @@ def lora_errors(model: AIModel | None, loras) -> list[str]:
                               .values_list("name", flat=True)) or "none registered"
             messages.append(f"unknown LoRA {name!r}; registered LoRAs: {known}")
             continue
-        arch = lora_architecture(lora)
+        arch = lora.base_architecture
         if wanted and arch and arch != wanted:
             parent = f" (base {lora.parent.name!r})" if lora.parent is not None else ""
             messages.append(f"LoRA {name!r} is for {arch}{parent} but model {model.name!r} is {wanted}; "

@@ -55,6 +55,12 @@ class AIModel(models.Model):
     def __str__(self):
         return self.name
 
+    @property
+    def base_architecture(self) -> str:
+        """The architecture this entry draws with, which a LoRA mixed onto it must match: a LoRA or fine-tune
+        draws on its parent's weights (its own detected architecture when the parent's is unknown)."""
+        return (self.parent.architecture if self.parent is not None else "") or self.architecture
+
     def pipeline_spec(self) -> tuple[str, str | None, float]:
         """(base source, LoRA source or None, LoRA scale): what a worker loads to draw with this model.
 

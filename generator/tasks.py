@@ -145,7 +145,7 @@ def _loras(job: GenerationJob):
             name=item["name"], kind=AIModel.Kind.LORA, is_active=True).first()
         if entry is None:
             raise ParamError("loras", f"LoRA {item['name']!r} is not (or no longer) a registered active LoRA")
-        base = entry.parent.architecture if entry.parent is not None else entry.architecture
+        base = entry.base_architecture
         choices.append(LoraChoice(entry.name, float(item.get("scale", 1.0)), entry.source, base or ""))
     return tuple(choices)
 

@@ -138,7 +138,7 @@ def resolve_lora(choice):
     if entry is None:
         raise CommandError(f"--lora: {choice.name!r} is not a registered LoRA; give a .safetensors path or "
                            "register it with manage.py add_model")
-    base = entry.parent.architecture if entry.parent is not None else entry.architecture
+    base = entry.base_architecture
     return dataclasses.replace(choice, source=entry.source, base_architecture=base or "")
 
 
