@@ -256,6 +256,7 @@ class ImageFilterSerializer(NoBlankQueryMixin, serializers.Serializer):
     """Query parameters of GET /api/images/."""
 
     ORDERINGS = ("created_at", "-created_at", "clip_score", "-clip_score")
+    SORTS = ("new", "clip", "likes")
 
     public = QueryBooleanField(
         required=False, default=False,
@@ -268,6 +269,15 @@ class ImageFilterSerializer(NoBlankQueryMixin, serializers.Serializer):
     ordering = serializers.ChoiceField(
         choices=ORDERINGS, required=False, default="-created_at",
         help_text="Sort order; images without a CLIP score come last for either clip_score order.",
+    )
+    search = StrictCharField(
+        required=False, max_length=200,
+        help_text="Words of the prompt (PostgreSQL full-text search: English stems, \"phrase\", -not, or); "
+                  "best match first unless `sort` is given.",
+    )
+    sort = serializers.ChoiceField(
+        choices=("new", "clip", "likes"), required=False,
+        help_text="new: newest first; clip: best CLIP score first; likes: most liked first. Overrides `ordering`.",
     )
 
 

@@ -215,11 +215,31 @@ class GenerationViewSet(ApiViewMixin, mixins.ListModelMixin, mixins.RetrieveMode
 # --------------------------------------------------------------------------- images
 
 
+IMAGE_SORTS = {
+    "new": ("-created_at",),
+    "clip": (F("clip_score").desc(nulls_last=True), "-created_at"),
+    "likes": ("-like_count", "-created_at"),
+}
+
+
+def _image_ordering(query) -> tuple:
+    """ORDER BY of GET /api/images/: `sort` (the website's new|clip|likes) wins over `ordering`."""
+    if query.get("sort"):
+        return (*IMAGE_SORTS[query["sort"]], "index", "pk")
+    ordering = query["ordering"]
+    if ordering.endswith("clip_score"):
+        score = F("clip_score")
+        primary = score.desc(nulls_last=True) if ordering.startswith("-") else score.asc(nulls_last=True)
+        return (primary, "-created_at", "index", "pk")
+    return (ordering, "index", "pk")
+
+
 @extend_schema_view(
     list=extend_schema(
         summary="List images",
         description=(
-            "Your images by default; `?public=true` lists everyone's published images instead. Filters combine. "
+            "Your images by default; `?public=true` lists everyone's published images instead. Filters combine; "
+            "`?search=` matches prompt words (stems too), `?sort=new|clip|likes` orders as on the website. "
             "Each image's `url` is its PNG (with the A1111 `parameters` text chunk); fetch it with the same "
             "Authorization header."
         ),
@@ -264,6 +284,7 @@ class ImageViewSet(
             # Detail actions see your images and published ones; owner-only actions check below (403).
             return images.visible_to(user)
         query = _validated_query(ImageFilterSerializer, self.request)
+        images = images.visible_to(user)
         images = images.filter(is_public=True) if query["public"] else images.filter(owner=user)
         if query.get("model"):
             images = images.filter(job__model__name=query["model"])
@@ -273,12 +294,11 @@ class ImageViewSet(
             images = images.filter(created_at__date__lte=query["created_before"])
         if query.get("min_clip_score") is not None:
             images = images.filter(clip_score__gte=query["min_clip_score"])
-        ordering = query["ordering"]
-        if ordering.endswith("clip_score"):
-            score = F("clip_score")
-            primary = score.desc(nulls_last=True) if ordering.startswith("-") else score.asc(nulls_last=True)
-            return images.order_by(primary, "-created_at", "index", "pk")
-        return images.order_by(ordering, "index", "pk")
+        if (query.get("search") or "").strip():
+            images = images.search(query["search"])
+            if not query.get("sort") and "ordering" not in self.request.query_params:
+                return images.order_by("-rank", "-created_at", "index", "pk")
+        return images.order_by(*_image_ordering(query))
 
     def get_object(self):
         image = get_object_or_404(self.get_queryset(), pk=self.kwargs["pk"])  # malformed id: 404 too

@@ -66,10 +66,17 @@ class World:
         make_image(make_job(self.alice, self.model))
         make_job(self.alice, self.model, status=GenerationJob.Status.QUEUED)
         self.bobs_public = make_image(make_job(bob, self.model), is_public=True).pk
+        from gallery.models import Collection
+
+        self.bobs_collection = Collection.objects.create(owner=bob, name="bob's public", is_public=True).pk
 
     def respect_server_state(self, case):
         """What a schema cannot know: which model names exist, and one cross-field limit on seed."""
         body = case.body if isinstance(case.body, dict) else None
+        if body is not None and case.path == "/api/collections/{id}/images/" and "image" in body:
+            body["image"] = str(self.bobs_public)  # a picture alice may see (a random id is a 400)
+        if body is not None and case.path.startswith("/api/collections/") and isinstance(body.get("name"), str):
+            body["name"] = body["name"].strip() or "favourites"  # a blank name is a 400 the schema cannot say
         if body is None or case.path != "/api/generations/":
             return
         if "model" in body and body["model"]:
@@ -102,9 +109,22 @@ class World:
         if scale > 1 and any(hires_side(side, scale) <= side or hires_side(side, scale) > top for side, top in sides):
             body["hires_scale"] = 1
 
+    def _collection(self, method):
+        """Alice's own collection (recreated if fuzzing deleted it), or bob's public one for reads."""
+        from gallery.models import Collection
+
+        if method == "GET" and uuid.uuid4().int % 2:
+            return Collection.objects.get(pk=self.bobs_collection)
+        return Collection.objects.filter(owner=self.alice).first() or Collection.objects.create(
+            owner=self.alice, name=f"alice's {uuid.uuid4().hex[:8]}")
+
     def real_id(self, path: str, method: str) -> str:
         if path.startswith("/api/models/"):
             return self.model.name
+        if path.startswith("/api/users/"):
+            return "bob" if uuid.uuid4().int % 2 else "alice"
+        if path.startswith("/api/collections/"):
+            return str(self._collection(method).pk)
         if path.startswith("/api/generations/"):
             job = GenerationJob.objects.filter(user=self.alice).order_by("?").first()
             return str(job.pk)
@@ -135,7 +155,7 @@ def _operations():
 def test_api_conforms_to_its_schema(api_schema, world, method, path, mode):
     operation = api_schema[path][method]
     headers = {"Authorization": f"Token {world.token}"}
-    key = next((name for name in ("id", "name") if "{%s}" % name in path), None)
+    key = next((name for name in ("id", "name", "username") if "{%s}" % name in path), None)
     statuses = []
 
     @hypothesis.given(case=operation.as_strategy(generation_mode=GenerationMode(mode)))

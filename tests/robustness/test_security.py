@@ -178,6 +178,9 @@ CHECKED_OBJECT_URLS = {
     "collection-add", "collection-remove", "profile", "model-page", "model-download",
     # API (tests/api/test_api.py)
     "api:generation-detail", "api:generation-cancel", "api:image-detail", "api:model-detail",
+    # gallery API (tests/gallery/test_api.py)
+    "gallery-api:image-like", "gallery-api:collection-detail", "gallery-api:collection-images",
+    "gallery-api:collection-image", "gallery-api:user-images",
     # admin: staff with permissions only (test_admin_is_unreachable_for_normal_users + Django's admin)
 }
 
