@@ -89,6 +89,17 @@ def tiny_clip_dir(tiny_models_dir):
 
 
 @pytest.fixture(scope="session")
+def tiny_upscaler_path(tiny_models_dir):
+    """A tiny random ESRGAN x2 upscaler as .safetensors, in the key layout spandrel detects (engine.tiny)."""
+    from generator.engine.tiny import save_tiny_upscaler
+
+    path = tiny_models_dir / "tiny-esrgan-x2.safetensors"
+    if not path.exists():
+        save_tiny_upscaler(path)
+    return path
+
+
+@pytest.fixture(scope="session")
 def tiny_assets(tiny_sd1_path, tiny_clip_dir):
     """The tiny SD 1.x folder and the CLIP spec the web/API tests register and hand to workers."""
     return {"model": str(tiny_sd1_path), "clip": f"local-dir:{tiny_clip_dir}"}

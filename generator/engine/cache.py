@@ -1,4 +1,4 @@
-"""Per-process caches of loaded pipelines and CLIP scorers.
+"""Per-process caches of loaded pipelines, CLIP scorers, translators and upscaler models.
 
 Loading a real SD model takes seconds to minutes and gigabytes; a generation worker (RQ's
 SimpleWorker runs every job in its own process, no fork) should load each model once and keep it
@@ -17,6 +17,7 @@ from .clipscore import ClipScorer, ClipUnavailable, load_clip
 from .devices import default_dtype, pick_device
 from .loading import LoadedModel, load_pipeline
 from .translate import Translator, TranslatorUnavailable, load_translator
+from .upscalers import Upscaler, load_upscaler
 
 
 def _free(device: str) -> None:
@@ -172,7 +173,46 @@ class TranslatorCache:
             self._failures.clear()
 
 
+class UpscalerCache:
+    """LRU of upscaler models by (source, device, allow_pickle), loaded once per process like the pipelines.
+
+    They are small (1-70 MB for the ESRGAN family), so a few stay loaded. allow_pickle is in the key so a hit
+    never skips the pickle check; load errors are not cached (a fixed or converted file is picked up by the
+    next job); `name` is presentation only, as in PipelineCache.
+    """
+
+    def __init__(self, capacity: int = 3, loader: Callable[..., Upscaler] = load_upscaler):
+        self.capacity = capacity
+        self.loads = 0
+        self._loader = loader
+        self._upscalers: OrderedDict[tuple, Upscaler] = OrderedDict()
+        self._lock = threading.RLock()
+
+    def get(self, source: str, *, device: str | None = None, allow_pickle: bool = False, name: str | None = None,
+            **load_kwargs) -> Upscaler:
+        key = (str(source), device or pick_device(), bool(allow_pickle))
+        with self._lock:
+            if key not in self._upscalers:
+                while len(self._upscalers) >= self.capacity:
+                    self._upscalers.popitem(last=False)
+                self._upscalers[key] = self._loader(key[0], device=key[1], allow_pickle=key[2], name=name,
+                                                    **load_kwargs)
+                self.loads += 1
+            self._upscalers.move_to_end(key)
+            cached = self._upscalers[key]
+            return cached if name is None or name == cached.name else dataclasses.replace(cached, name=name)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._upscalers.clear()
+            gc.collect()
+
+    def __len__(self) -> int:
+        return len(self._upscalers)
+
+
 # The worker process's caches (module-level on purpose: they must outlive a single job).
 pipelines = PipelineCache()
 clips = ClipCache()
 translators = TranslatorCache()
+upscalers = UpscalerCache()

@@ -12,7 +12,7 @@ The passes themselves (txt2img, img2img, inpainting, hires fix) are in `passes`;
 """
 import inspect
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
 import torch
@@ -22,6 +22,7 @@ from .generation_info import LoraInfo, PictureInfo, Translation, extra_fields, p
 from .infotext import encode_png, format_infotext
 from .loading import LoadedModel
 from .loras import mixed_loras
+from .param_checks import HIRES_UPSCALERS
 from .params import GenerationParams, Limits, ParamError
 from .passes import draw, prepare
 from .preview import previewer_for
@@ -99,6 +100,17 @@ def _guidance_warnings(params: GenerationParams) -> list[str]:
     return []
 
 
+def _check_upscaler(params: GenerationParams, limits: Limits, upscaler) -> None:
+    """Validate params, the name of the upscaler handed in counting as known; a job that names an upscaler
+    model must be handed that model (the caller loads it: the worker from its cache, the CLI from the file)."""
+    known = limits if upscaler is None else replace(limits, upscalers=(*limits.upscalers, upscaler.name))
+    params.validate(known)
+    if params.is_hires and params.hires_upscaler not in HIRES_UPSCALERS and \
+            (upscaler is None or upscaler.name != params.hires_upscaler):
+        raise ParamError("hires_upscaler", f"upscaler {params.hires_upscaler!r} was not loaded for this job; "
+                                           "load it (upscalers.load_upscaler) or use Lanczos")
+
+
 def _translate(params: GenerationParams, translator) -> Translation | None:
     if not params.translate:
         return None
@@ -152,6 +164,7 @@ def generate(
     translator: Callable[[list[str]], list[str]] | None = None,
     preview_every: int = 2,
     allow_pickle: bool = False,
+    upscaler=None,
 ) -> GenerationResult:
     """Generate params.num_images images; see the module docstring for the seed contract.
 
@@ -159,9 +172,10 @@ def generate(
     (total = params.total_steps()). on_progress(Progress) likewise, with a preview every
     `preview_every` steps and at each image's last step. should_cancel() is polled at every step; when
     it returns True the run stops and GenerationCancelled is raised. Params are validated first
-    (ParamError); `translator` maps texts to English for params.translate.
+    (ParamError); `translator` maps texts to English for params.translate; `upscaler` (upscalers.Upscaler)
+    is the model params.hires_upscaler names, when it names one.
     """
-    params.validate(limits)
+    _check_upscaler(params, limits, upscaler)
     seed = params.seed if params.seed >= 0 else random_seed(params.num_images)
     variation_base = None
     if params.variation_strength > 0:
@@ -187,7 +201,8 @@ def generate(
             tracker.image = i
             image_seed, variation_seed = (seed + i, None) if variation_base is None else (seed, variation_base + i)
             image = draw(pipe, prompts.kwargs, params, prepared, image_seed, variation_seed,
-                         lambda: make_scheduler(params.scheduler, config), sdxl, tracker)
+                         lambda: make_scheduler(params.scheduler, config), sdxl, tracker,
+                         upscaler if params.hires_upscaler not in HIRES_UPSCALERS else None)
             info = PictureInfo(loras, variation_seed, translation)
             infotext = format_infotext(
                 prompt_line(prompt, loras), negative, params.steps, sampler, params.guidance_scale, image_seed,

@@ -3,7 +3,7 @@
 A leaf module (params.py imports it, not the other way) so that file stays readable; GenerationParams.errors() merges these messages
 with its own. Every message says what is wrong and gives a value that would itself pass.
 """
-# A1111's names for the hires upscalers that need no model.
+# A1111's names for the hires upscalers that need no model; upscaler models add theirs (Limits.upscalers).
 HIRES_UPSCALERS = ("Lanczos", "Latent")
 TRANSLATIONS = ("", "id")  # "" = off; "id" = Bahasa Indonesia -> English
 SEED_RANGE = 2**32
@@ -64,8 +64,9 @@ def creative_errors(p, limits) -> dict[str, list[str]]:
     if not 0 <= p.hires_steps <= limits.max_steps:
         bad("hires_steps", f"{p.hires_steps} is out of range; use 0 (same as steps) to {limits.max_steps}")
     bad("hires_strength", _strength(p.hires_strength, "hires_strength"))
-    if p.hires_upscaler not in HIRES_UPSCALERS:
-        bad("hires_upscaler", f"unknown upscaler {p.hires_upscaler!r}; valid: {', '.join(HIRES_UPSCALERS)}")
+    upscalers = HIRES_UPSCALERS + tuple(limits.upscalers)
+    if p.hires_upscaler not in upscalers:
+        bad("hires_upscaler", f"unknown upscaler {p.hires_upscaler!r}; valid: {', '.join(upscalers)}")
 
     if len(p.loras) > limits.max_loras:
         bad("loras", f"{len(p.loras)} LoRAs given; use at most {limits.max_loras}")

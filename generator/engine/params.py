@@ -52,6 +52,9 @@ class Limits:
     max_mask_blur: int = 64
     max_upload_bytes: int = 10 * 1024 * 1024
     max_upload_pixels: int = 4096 * 4096
+    # Upscaler models this site has (registry names, beside Lanczos and Latent): the one list `hires_upscaler`
+    # is checked against. The Django layer fills it from the registry; the engine knows no registry.
+    upscalers: tuple[str, ...] = ()
 
     def side_within(self, side: int, top: int | None = None) -> int:
         """`side` moved inside [min_side, top] (default max_width) and down to a multiple of 8."""

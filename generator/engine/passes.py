@@ -3,9 +3,10 @@
     base pass   width x height; from noise, or from the init picture noised to `strength`; an
                 inpainting job repaints only under the (blurred) mask and gets the original pasted
                 back outside it (picture_ops.composite)
-    hires pass  the base result upscaled to width*hires_scale (Lanczos on pixels, or bilinear on
-                latents for "Latent"), then img2img at that size with hires_strength — how A1111's
-                hires fix makes big pictures a model could not compose at that size directly
+    hires pass  the base result upscaled to width*hires_scale (Lanczos on pixels, bilinear on latents
+                for "Latent", or a registered upscaler model: `upscalers`), then img2img at that size
+                with hires_strength — how A1111's hires fix makes big pictures a model could not
+                compose at that size directly
 
 Every pass draws its noise from the picture's seed (and variation seed), so a picture depends only on
 its own seed and parameters.
@@ -90,10 +91,12 @@ def upscale_latents(latents: torch.Tensor, width: int, height: int, factor: int)
 
 
 def draw(pipe, prompts: dict, params, prepared: Prepared, seed: int, variation_seed: int | None,
-         new_scheduler: Callable, sdxl: bool, on_step: Callable[[str, int, int, torch.Tensor], None]) -> Image.Image:
+         new_scheduler: Callable, sdxl: bool, on_step: Callable[[str, int, int, torch.Tensor], None],
+         upscaler: Callable | None = None) -> Image.Image:
     """The finished picture for one seed: base pass, inpainting composite, hires pass.
 
-    on_step(pass_name, i, n, latents) is called after every scheduler step of each pass.
+    on_step(pass_name, i, n, latents) is called after every scheduler step of each pass. `upscaler`
+    (upscalers.Upscaler: picture, size -> picture) enlarges for the hires pass when the job names one.
     """
     base = PassRequest(params.width, params.height, params.steps, params.strength if prepared.init is not None else 1.0,
                        prepared.init_latents, prepared.inpaint)
@@ -111,7 +114,7 @@ def draw(pipe, prompts: dict, params, prepared: Prepared, seed: int, variation_s
     if picture is None:
         hires_latents = upscale_latents(latents, width, height, factor)
     else:
-        big = picture.resize((width, height), RESAMPLE)
+        big = upscaler(picture, (width, height)) if upscaler is not None else picture.resize((width, height), RESAMPLE)
         hires_latents = vae_io.encode(pipe, vae_io.to_tensor(pipe, big, pipe.unet.device).to(pipe.vae.dtype))
     hires = PassRequest(width, height, params.hires_steps or params.steps, params.hires_strength, hires_latents)
     latents = run_pass(pipe, prompts, params, hires, seed, variation_seed, new_scheduler(), sdxl,

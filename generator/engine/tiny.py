@@ -323,6 +323,40 @@ def save_tiny_lora(kind: str, out_path: str | os.PathLike, seed: int = 0, rank: 
     return out_path
 
 
+def save_tiny_upscaler(out_path: str | os.PathLike, scale: int = 2, seed: int = 0) -> Path:
+    """Save a random ESRGAN (spandrel's RRDBNet, 8 filters, 1 block: 0.2 M parameters, 1 MB) at `scale`.
+
+    The keys are the old-arch ESRGAN layout (`model.0.weight`, `model.1.sub.0.RDB1.conv1.0.weight`, ...)
+    that spandrel detects as ESRGAN, with its scale read from the number of upsampling layers, as for a
+    real 4x-UltraSharp. The last layer is centred on mid-grey (random weights alone give a picture clamped
+    to black, where tiles and seams could not be told apart). A `.safetensors` path is written with
+    safetensors; any other suffix (`.pth`) with torch.save, as the pickle files people download are.
+    """
+    from spandrel.architectures.ESRGAN import ESRGAN
+
+    out_path = Path(out_path).absolute()
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    model = _seeded(seed + 11, lambda: ESRGAN(in_nc=3, out_nc=3, num_filters=8, num_blocks=1, scale=scale))
+    with torch.no_grad():
+        model.model[-1].weight.mul_(3)
+        model.model[-1].bias.fill_(0.5)
+    state = {key: value.contiguous() for key, value in model.state_dict().items()}
+    fd, tmp = tempfile.mkstemp(prefix=f".{out_path.name}.", dir=out_path.parent)
+    os.close(fd)
+    try:
+        if out_path.suffix == ".safetensors":
+            from safetensors.torch import save_file
+
+            save_file(state, tmp)
+        else:
+            torch.save(state, tmp)
+        os.replace(make_readable(tmp), out_path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return out_path
+
+
 def save_tiny_marian(out_dir: str | os.PathLike, seed: int = 0) -> Path:
     """A tiny random MarianMT translation model (folder MarianMTModel/MarianTokenizer load), built offline.
 
