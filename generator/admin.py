@@ -1,3 +1,7 @@
+from pathlib import Path
+
+from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.db import transaction
 from django.utils.html import format_html
@@ -5,12 +9,61 @@ from django.utils.html import format_html
 from generator.models import AIModel, GeneratedImage, GenerationJob, PromptHistory
 
 
+class AIModelForm(forms.ModelForm):
+    """Registers models; an upscaler is checked by loading it (spandrel must see a super-resolution model,
+    safetensors unless pickles are allowed), which also fills its architecture and scale."""
+
+    class Meta:
+        model = AIModel
+        exclude = ("upscale_factor",)  # detected on save
+
+    def clean(self):
+        data = super().clean()
+        if data.get("kind") != AIModel.Kind.UPSCALER:
+            return data
+        if data.get("is_default"):
+            self.add_error("is_default", "an upscaler cannot be the default model; it is offered as hires_upscaler")
+        if data.get("parent"):
+            self.add_error("parent", "an upscaler has no base model; leave this empty")
+        if data.get("source"):
+            self._check_upscaler(data)
+        return data
+
+    def _check_upscaler(self, data):
+        from generator.engine.loading import ModelLoadError
+        from generator.engine.upscalers import load_upscaler
+
+        path = Path(data["source"]).expanduser()
+        source = str(path.resolve()) if path.exists() else data["source"]
+        try:
+            upscaler = load_upscaler(source, device="cpu", allow_pickle=settings.RETROPORTAL_ALLOW_PICKLE)
+        except ModelLoadError as exc:
+            self.add_error("source", str(exc))
+            return
+        data.update(source=source, architecture=upscaler.architecture)
+        self.instance.upscale_factor = upscaler.scale
+
+
 @admin.register(AIModel)
 class AIModelAdmin(admin.ModelAdmin):
-    list_display = ("name", "kind", "architecture", "is_active", "is_default", "downloadable", "source", "created_at")
+    form = AIModelForm
+    list_display = ("name", "kind", "architecture", "scale", "is_active", "is_default", "downloadable", "source",
+                    "created_at")
     list_filter = ("kind", "architecture", "is_active", "is_default", "downloadable")
     search_fields = ("name", "source", "description")
+    readonly_fields = ("scale",)
     actions = ("activate", "deactivate", "make_default")
+
+    @admin.display(description="scale")
+    def scale(self, obj):
+        return f"×{obj.upscale_factor}" if obj.kind == AIModel.Kind.UPSCALER and obj.upscale_factor else ""
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if obj.kind == AIModel.Kind.UPSCALER:
+            self.message_user(request, f"Upscaler {obj.name}: {obj.architecture} ×{obj.upscale_factor}, offered as "
+                                       "hires_upscaler on the generate form, the API and manage.py generate.",
+                              messages.SUCCESS)
 
     @admin.action(description="Activate (list in the model picker)")
     def activate(self, request, queryset):
@@ -28,6 +81,9 @@ class AIModelAdmin(admin.ModelAdmin):
             self.message_user(request, "Select exactly one model to make it the default.", messages.ERROR)
             return
         model = queryset.get()
+        if model.kind == AIModel.Kind.UPSCALER:
+            self.message_user(request, f"{model.name} is an upscaler; pick a model that draws.", messages.ERROR)
+            return
         with transaction.atomic():
             AIModel.objects.filter(is_default=True).exclude(pk=model.pk).update(is_default=False)
             AIModel.objects.filter(pk=model.pk).update(is_default=True, is_active=True)

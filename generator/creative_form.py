@@ -11,7 +11,6 @@ from django import forms
 from django.conf import settings
 
 from generator import inputs
-from generator.engine.param_checks import HIRES_UPSCALERS
 from generator.engine.params import GenerationParams, ParamError
 
 _DEFAULTS = GenerationParams(prompt="x")
@@ -39,8 +38,10 @@ class CreativeFields(forms.Form):
     hires_steps = forms.IntegerField(required=False, initial=_DEFAULTS.hires_steps, help_text="0 = as many as steps.")
     hires_strength = forms.FloatField(required=False, initial=_DEFAULTS.hires_strength,
                                       label="Hires denoising strength")
-    hires_upscaler = forms.ChoiceField(required=False, choices=[(n, n) for n in HIRES_UPSCALERS],
-                                       initial=_DEFAULTS.hires_upscaler)
+    # A <select> of Lanczos, Latent and the registered upscalers (set per form, from the registry) on a plain
+    # field: an unknown name gets GenerationParams' message, which lists the valid ones, as in the API.
+    hires_upscaler = forms.CharField(required=False, initial=_DEFAULTS.hires_upscaler, widget=forms.Select(),
+                                     help_text="Lanczos, Latent, or an upscaler model the admin registered.")
     loras = forms.CharField(required=False, widget=forms.HiddenInput())  # JSON, written by the LoRA picker
     variation_seed = forms.IntegerField(required=False, initial=_DEFAULTS.variation_seed,
                                         help_text="-1 picks a random one; image i uses variation seed + i.")
@@ -67,6 +68,7 @@ class CreativeFields(forms.Form):
         }
         for name, extra in attrs.items():
             self.fields[name].widget.attrs.update(extra)
+        self.fields["hires_upscaler"].widget.choices = inputs.upscaler_choices()
         self.translation_on = bool(getattr(settings, "RETROPORTAL_TRANSLATE_MODEL", ""))
         if not self.translation_on:
             self.fields["translate"].disabled = True

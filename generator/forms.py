@@ -40,7 +40,8 @@ class GenerateForm(CreativeFields):
         super().__init__(*args, **kwargs)
         limits = site_limits()
         self.setup_creative(user, limits)
-        models = list(AIModel.objects.filter(is_active=True).select_related("parent").order_by("-is_default", "name"))
+        models = list(AIModel.objects.pipelines().filter(is_active=True).select_related("parent")
+                      .order_by("-is_default", "name"))
         self.fields["model"].widget.choices = [
             (m.name, m.name) for m in models
         ]
@@ -80,9 +81,9 @@ class GenerateForm(CreativeFields):
         present = {name: data[name] for name in PARAM_FIELDS if name in data}
         present.update(self.creative_values(data))
         params = GenerationParams(**{**_DEFAULTS.as_dict(), **present})
-        model = AIModel.objects.filter(name=data.get("model"), is_active=True).first() if data.get("model") \
-            else default_model()
-        errors = {**params.errors(site_limits()), **(inputs.request_errors(model, params) if model else {})}
+        model = AIModel.objects.pipelines().filter(name=data.get("model"), is_active=True).first() \
+            if data.get("model") else default_model()
+        errors = {**params.errors(self.limits), **(inputs.request_errors(model, params) if model else {})}
         for field, messages in errors.items():
             for message in messages:
                 if field in present and field in self.fields:

@@ -15,6 +15,7 @@ from django.core.files.base import ContentFile
 from django.db.models import Q
 
 from generator.engine import pictures
+from generator.engine.param_checks import HIRES_UPSCALERS
 from generator.engine.params import Limits, LoraChoice, ParamError
 from generator.models import AIModel, GeneratedImage
 
@@ -122,6 +123,13 @@ def lora_choices(value) -> tuple[list[LoraChoice], list[str]]:
             continue
         choices.append(LoraChoice(name=item["name"], scale=float(scale)))
     return choices, errors
+
+
+def upscaler_choices() -> list[tuple[str, str]]:
+    """(value, label) of every hires upscaler: Lanczos, Latent, then each registered upscaler with its scale.
+    The names are the ones site_limits() accepts (both read AIModel.objects.upscalers())."""
+    return [(name, name) for name in HIRES_UPSCALERS] + [
+        (m.name, f"{m.name} ({m.architecture} ×{m.upscale_factor})") for m in AIModel.objects.upscalers()]
 
 
 def translate_errors(params) -> list[str]:

@@ -15,17 +15,30 @@ from django.urls import reverse
 from jobs import models as jobs
 
 
+class AIModelQuerySet(models.QuerySet):
+    def pipelines(self):
+        """Entries that draw (base, fine-tuned, LoRA): what a model picker lists. An upscaler only enlarges."""
+        return self.exclude(kind=AIModel.Kind.UPSCALER)
+
+    def upscalers(self):
+        """Active upscalers: the names `hires_upscaler` accepts beside Lanczos and Latent."""
+        return self.filter(kind=AIModel.Kind.UPSCALER, is_active=True).order_by("name")
+
+
 class AIModel(models.Model):
-    """A Stable Diffusion model users can pick: a hub id, a diffusers folder or a single file."""
+    """A Stable Diffusion model users can pick (a hub id, a diffusers folder or a single file), or an
+    upscaler model (ESRGAN family, one file) for the hires fix."""
 
     class Kind(models.TextChoices):
         BASE = "base", "base model"
         FINETUNED = "finetuned", "fine-tuned"
         LORA = "lora", "LoRA on a base model"
+        UPSCALER = "upscaler", "upscaler for the hires fix (ESRGAN family)"
 
     name = models.SlugField(max_length=100, unique=True, help_text="Short name used in forms, API and commands.")
     source = models.CharField(
-        max_length=500, help_text="Hub id (org/repo), a local diffusers folder, or a local .safetensors file."
+        max_length=500, help_text="Hub id (org/repo), a local diffusers folder, or a local .safetensors file "
+                                  "(an upscaler: its .safetensors file)."
     )
     kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.BASE)
     parent = models.ForeignKey(
@@ -33,7 +46,11 @@ class AIModel(models.Model):
         help_text="The base model a fine-tune or LoRA was made from.",
     )
     lora_scale = models.FloatField(default=1.0, help_text="Scale applied to a LoRA model's weights.")
-    architecture = models.CharField(max_length=16, blank=True, help_text="sd1, sd2, sd2-v or sdxl (detected).")
+    architecture = models.CharField(max_length=16, blank=True, help_text="sd1, sd2, sd2-v or sdxl (detected); "
+                                    "an upscaler's architecture as spandrel names it, e.g. ESRGAN.")
+    upscale_factor = models.PositiveSmallIntegerField(
+        default=0, help_text="Upscaler only: how many times it enlarges a picture (detected: 2, 4)."
+    )
     native_size = models.PositiveIntegerField(
         default=512, help_text="Side the model was trained at (detected); the generate form starts there."
     )
@@ -44,6 +61,8 @@ class AIModel(models.Model):
         default=False, help_text="LoRA only: offer its .safetensors file (kohya format) on the model's public page."
     )
     created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = AIModelQuerySet.as_manager()
 
     class Meta:
         ordering = ["name"]
@@ -64,8 +83,10 @@ class AIModel(models.Model):
     def pipeline_spec(self) -> tuple[str, str | None, float]:
         """(base source, LoRA source or None, LoRA scale): what a worker loads to draw with this model.
 
-        A LoRA entry is drawn on its parent's weights; the other kinds are complete pipelines.
+        A LoRA entry is drawn on its parent's weights; base and fine-tuned models are complete pipelines.
         """
+        if self.kind == self.Kind.UPSCALER:
+            raise ValueError(f"{self.name} is an upscaler, not a model to draw with; use it as hires_upscaler")
         if self.kind != self.Kind.LORA:
             return self.source, None, 1.0
         if self.parent is None:

@@ -47,15 +47,24 @@ class QueueUnavailable(SubmissionRefused):
         )
 
 
-def site_limits() -> Limits:
+def configured_limits() -> Limits:
+    """settings.RETROPORTAL_LIMITS alone, without the database: the numeric bounds (e.g. for the OpenAPI schema,
+    built where no database may be reachable)."""
     return Limits(**settings.RETROPORTAL_LIMITS)
+
+
+def site_limits() -> Limits:
+    """What requests are validated against: the configured limits and the registered upscalers `hires_upscaler`
+    may name (one small query)."""
+    upscalers = tuple(AIModel.objects.upscalers().values_list("name", flat=True))
+    return Limits(**settings.RETROPORTAL_LIMITS, upscalers=upscalers)
 
 
 def default_model() -> AIModel | None:
     """The model used when a request names none: the registry's default, else RETROPORTAL_DEFAULT_MODEL."""
-    model = AIModel.objects.filter(is_default=True, is_active=True).first()
+    model = AIModel.objects.pipelines().filter(is_default=True, is_active=True).first()
     if model is None and settings.RETROPORTAL_DEFAULT_MODEL:
-        model = AIModel.objects.filter(name=settings.RETROPORTAL_DEFAULT_MODEL, is_active=True).first()
+        model = AIModel.objects.pipelines().filter(name=settings.RETROPORTAL_DEFAULT_MODEL, is_active=True).first()
     return model
 
 
@@ -67,9 +76,9 @@ def resolve_model(name: str | None) -> AIModel:
                 "No default model is registered; an admin can add one with 'manage.py add_model --default'.", "model"
             )
         return model
-    model = AIModel.objects.filter(name=name, is_active=True).first()
+    model = AIModel.objects.pipelines().filter(name=name, is_active=True).first()
     if model is None:
-        active = ", ".join(AIModel.objects.filter(is_active=True).values_list("name", flat=True)) or "none"
+        active = ", ".join(AIModel.objects.pipelines().filter(is_active=True).values_list("name", flat=True)) or "none"
         raise SubmissionRefused(f"unknown or inactive model {name!r}; active models: {active}", "model")
     return model
 

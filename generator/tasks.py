@@ -38,6 +38,13 @@ def pipeline_cache():
     return cache.pipelines
 
 
+def upscaler_cache():
+    """The worker process's UpscalerCache: each registered upscaler is loaded once, like the pipelines."""
+    from generator.engine import cache
+
+    return cache.upscalers
+
+
 def clip_cache():
     """The worker process's one ClipCache (it also remembers an unavailable CLIP model)."""
     from generator.engine import cache
@@ -158,6 +165,22 @@ def job_params(job: GenerationJob) -> GenerationParams:
                             mask_image=_picture(job.mask_image, "mask_image"), loras=_loras(job))
 
 
+def _upscaler(params: GenerationParams, device: str):
+    """The registered upscaler model the job's hires_upscaler names (None for Lanczos/Latent or no hires),
+    loaded once per worker; its file comes from the registry, never from the request."""
+    from generator.engine.param_checks import HIRES_UPSCALERS
+    from generator.engine.params import ParamError
+
+    if not params.is_hires or params.hires_upscaler in HIRES_UPSCALERS:
+        return None
+    entry = AIModel.objects.upscalers().filter(name=params.hires_upscaler).first()
+    if entry is None:
+        raise ParamError("hires_upscaler", f"upscaler {params.hires_upscaler!r} is not (or no longer) a registered "
+                                           "active upscaler")
+    return upscaler_cache().get(entry.source, device=device, allow_pickle=settings.RETROPORTAL_ALLOW_PICKLE,
+                                name=entry.name)
+
+
 def _translator(params: GenerationParams):
     if not params.translate or not settings.RETROPORTAL_TRANSLATE_MODEL:
         return None  # the engine then says how to switch translation on
@@ -205,7 +228,7 @@ def _run(job: GenerationJob) -> str:
         model = _load_model(job)
         result = generate(model, params, on_progress=on_progress, should_cancel=should_cancel,
                           limits=services.site_limits(), translator=_translator(params),
-                          allow_pickle=settings.RETROPORTAL_ALLOW_PICKLE)
+                          allow_pickle=settings.RETROPORTAL_ALLOW_PICKLE, upscaler=_upscaler(params, model.device))
         pictures = result.pictures
         if result.translated_prompt:
             GenerationJob.objects.filter(pk=job.pk).update(
@@ -230,6 +253,7 @@ def _record_meta(rq_job) -> None:
     try:
         rq_job.meta["model_loads"] = pipeline_cache().loads
         rq_job.meta["clip_loads"] = clip_cache().loads
+        rq_job.meta["upscaler_loads"] = upscaler_cache().loads
         rq_job.save_meta()
     except Exception:
         log.warning("could not record model loads in the RQ job's meta", exc_info=True)

@@ -73,7 +73,7 @@ class TrainingRunForm(TrainConfigFields, forms.ModelForm):
             self.fields["dataset"].queryset = Dataset.objects.filter(status=Dataset.Status.DONE)
             self.fields["dataset"].help_text = "A prepared (ready) dataset."
         if "base_model" in self.fields:
-            self.fields["base_model"].queryset = AIModel.objects.exclude(kind=AIModel.Kind.LORA)
+            self.fields["base_model"].queryset = AIModel.objects.pipelines().exclude(kind=AIModel.Kind.LORA)
             self.fields["base_model"].help_text = "A local diffusers folder (SD 1.x / 2.x)."
             sizes = ", ".join(f"{m.name} {base_native_size(m)} px" for m in self.fields["base_model"].queryset[:8])
             self.fields["resolution"].help_text = HELP["resolution"].rstrip(".") + (f" ({sizes})." if sizes else ".")

@@ -88,7 +88,8 @@ class ModelPageView(CardListView):
     default_sort = "likes"  # best-liked first
 
     def dispatch(self, request, *args, **kwargs):
-        self.model = get_object_or_404(AIModel.objects.select_related("parent"), name=kwargs["name"], is_active=True)
+        self.model = get_object_or_404(AIModel.objects.pipelines().select_related("parent"), name=kwargs["name"],
+                                       is_active=True)
         return super().dispatch(request, *args, **kwargs)
 
     def base_images(self):

@@ -58,8 +58,8 @@ class CardListView(ListView):
         ctx.update(
             filterset=self.filterset, filter_errors=self.filterset.clean_errors(), show_owner=self.show_owner,
             sort_choices=SORT_CHOICES, active_sort=self.filterset.active_sort, query_string=query.urlencode(),
-            per_page_choices=PER_PAGE_CHOICES, since_choices=SINCE_CHOICES, model_names=AIModel.objects.filter(is_active=True)
-            .values_list("name", flat=True),
+            per_page_choices=PER_PAGE_CHOICES, since_choices=SINCE_CHOICES, model_names=AIModel.objects.pipelines()
+            .filter(is_active=True).values_list("name", flat=True),
             searching=bool(self.request.GET.get("q", "").strip()),
         )
         return ctx

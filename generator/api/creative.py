@@ -10,7 +10,7 @@ from rest_framework.exceptions import NotFound
 
 from generator import inputs
 from generator.api.fields import FiniteFloatField, RejectUnknownFieldsMixin, StrictCharField, StrictIntegerField
-from generator.engine.param_checks import HIRES_UPSCALERS, TRANSLATIONS
+from generator.engine.param_checks import TRANSLATIONS
 from generator.engine.params import GenerationParams, ParamError
 
 _DEFAULTS = GenerationParams(prompt="x")
@@ -49,8 +49,12 @@ class CreativeFieldsSerializer(serializers.Serializer):
                                      help_text="Steps of the hires pass; 0 = as many as `steps` (A1111 `Hires steps`).")
     hires_strength = FiniteFloatField(required=False, default=_DEFAULTS.hires_strength,
                                       help_text="Denoising strength of the hires pass, above 0 up to 1.")
-    hires_upscaler = serializers.ChoiceField(choices=HIRES_UPSCALERS, required=False,
-                                             default=_DEFAULTS.hires_upscaler, help_text="Upscaler of the hires pass.")
+    # A string checked by GenerationParams against the site's upscalers (registry names, like `model`, are no
+    # schema enum), so an unknown name is one message naming the valid ones, as on the website.
+    hires_upscaler = StrictCharField(max_length=100, required=False, default=_DEFAULTS.hires_upscaler, help_text=(
+        "Upscaler of the hires pass: `Lanczos` (on pixels), `Latent` (on latents), or the name of an upscaler model "
+        "this site registered (GET /api/models/, kind `upscaler`; ESRGAN family). Written in the PNG as A1111's "
+        "`Hires upscaler`; an unknown name is a 400 listing the valid ones."))
     loras = LoraChoiceSerializer(many=True, required=False, default=list, help_text=(
         "LoRAs mixed onto the model, each `{\"name\": ..., \"scale\": ...}`, at most 5, each name once."))
     variation_seed = StrictIntegerField(required=False, default=_DEFAULTS.variation_seed, help_text=(

@@ -76,10 +76,10 @@ class GenerationCreateExtension(OpenApiSerializerExtension):
     target_class = "generator.api.serializers.GenerationCreateSerializer"
 
     def map_serializer(self, auto_schema, direction):
-        from generator.services import site_limits
+        from generator.services import configured_limits
 
         schema = auto_schema._map_basic_serializer(self.target, direction)
-        limits = site_limits()
+        limits = configured_limits()
         props = schema["properties"]
         props["prompt"].update(minLength=1, pattern=r"\S")
         props["seed"].update(minimum=-1, maximum=2**32 - 1)

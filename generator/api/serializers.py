@@ -80,15 +80,15 @@ class GenerationCreateSerializer(RejectUnknownFieldsMixin, CreativeFieldsSeriali
             errors, values = self._field_by_field(data, exc.detail)
             if "loras" in errors:
                 errors["loras"] = one_line_lora_errors(errors["loras"])
-        model = chosen_model(values.get("model") or None)
-        side = site_limits().side_within(model.native_size if model is not None else _DEFAULTS.width)
+        model, limits = chosen_model(values.get("model") or None), site_limits()
+        side = limits.side_within(model.native_size if model is not None else _DEFAULTS.width)
         values.setdefault("width", side)
         values.setdefault("height", side)
         request = self.context.get("request")
-        values["init_image_source"] = decode_pictures(values, errors, getattr(request, "user", None), site_limits())
+        values["init_image_source"] = decode_pictures(values, errors, getattr(request, "user", None), limits)
         given = {name: value for name, value in values.items() if name not in ("model", "init_image_source")}
         params = GenerationParams(**{**_DEFAULTS.as_dict(), **given})
-        checks = {**params.errors(site_limits()), **(inputs.request_errors(model, params) if model else {})}
+        checks = {**params.errors(limits), **(inputs.request_errors(model, params) if model else {})}
         for name, messages in checks.items():
             if name in given and name not in errors:
                 errors[name] = messages
@@ -120,7 +120,8 @@ class GenerationCreateSerializer(RejectUnknownFieldsMixin, CreativeFieldsSeriali
 
 def chosen_model(model_name: str | None) -> AIModel | None:
     """The named active model, else (no name) the default one; None when there is none (submit says why)."""
-    return AIModel.objects.filter(name=model_name, is_active=True).first() if model_name else default_model()
+    return AIModel.objects.pipelines().filter(name=model_name, is_active=True).first() if model_name \
+        else default_model()
 
 
 def native_side(model_name: str | None) -> int:
@@ -297,10 +298,13 @@ class AIModelSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = AIModel
-        fields = ["name", "kind", "architecture", "native_size", "parent", "description", "is_default", "created_at"]
+        fields = ["name", "kind", "architecture", "native_size", "upscale_factor", "parent", "description",
+                  "is_default", "created_at"]
         read_only_fields = fields
         extra_kwargs = {"native_size": {"help_text": "Side in pixels the model was trained at; a generation request "
-                                                     "without width/height draws at this size."}}
+                                                     "without width/height draws at this size."},
+                        "upscale_factor": {"help_text": "Kind `upscaler` only: how many times it enlarges (2, 4); "
+                                                        "0 for models that draw."}}
 
     def get_is_default(self, model) -> bool:
         if "default_model_pk" not in self.context:

@@ -325,7 +325,9 @@ class ImageViewSet(
 @extend_schema_view(
     list=extend_schema(
         summary="List the models you can generate with",
-        description="Active models; `is_default` marks the one used when a generation names no model.",
+        description="Active models; `is_default` marks the one used when a generation names no model. Entries of "
+                    "kind `upscaler` are the upscaler models a generation may name as `hires_upscaler` (not as "
+                    "`model`).",
         responses={200: AIModelSerializer(many=True), 400: BAD_REQUEST, 404: PAGE_NOT_FOUND},
     ),
     retrieve=extend_schema(summary="Get one active model by name", responses={200: AIModelSerializer, 404: NOT_FOUND}),

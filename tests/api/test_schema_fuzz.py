@@ -62,6 +62,8 @@ class World:
         self.model = AIModel.objects.create(name="tiny-sd1", source="/nonexistent", architecture="sd1", is_default=True)
         self.lora = AIModel.objects.create(name="retro-style", source="/nonexistent.safetensors", kind="lora",
                                            parent=self.model, architecture="sd1")
+        self.upscaler = AIModel.objects.create(name="tiny-esrgan", source="/nonexistent-x2.safetensors",
+                                               kind="upscaler", architecture="ESRGAN", upscale_factor=2)
         self.token = Token.objects.create(user=self.alice).key
         make_image(make_job(self.alice, self.model))
         make_job(self.alice, self.model, status=GenerationJob.Status.QUEUED)
@@ -86,7 +88,8 @@ class World:
         if body.get("variation_seed", -1) >= 0:
             body["variation_seed"] = min(body["variation_seed"], 2**32 - body.get("num_images", 1))
         # The creative controls (issue 13): pictures must be pictures, a mask needs one, LoRA names must be
-        # registered, translation needs a translation model, and hires must enlarge within the size limit.
+        # registered (upscalers too), translation needs a translation model, and hires must enlarge within the size
+        # limit.
         for field, picture in (("init_image", PICTURE), ("mask_image", MASK)):
             if body.get(field):
                 body[field] = picture
@@ -96,6 +99,9 @@ class World:
             body["init_image"] = PICTURE
         if body.get("loras"):
             body["loras"] = [{"name": self.lora.name, "scale": body["loras"][0].get("scale", 1.0)}]
+        if isinstance(body.get("hires_upscaler"), str):  # a registry name, like `model`
+            upscalers = ("Lanczos", "Latent", self.upscaler.name)
+            body["hires_upscaler"] = upscalers[len(body["hires_upscaler"]) % len(upscalers)]
         body["translate"] = ""
         self._hires_within_limits(body, self.model.native_size)
 

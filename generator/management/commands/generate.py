@@ -14,6 +14,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils.module_loading import import_string
 
 from generator.engine.files import write_atomic
+from generator.engine.param_checks import HIRES_UPSCALERS
 from generator.engine.params import SCHEDULER_NAMES, GenerationParams, Limits, ParamError
 from generator.management.loading import load_for_command
 
@@ -142,6 +143,33 @@ def resolve_lora(choice):
     return dataclasses.replace(choice, source=entry.source, base_architecture=base or "")
 
 
+def resolve_upscaler(value: str, limits: Limits) -> tuple[str, str | None, Limits]:
+    """--hires-upscaler as (the name the infotext writes, its file or None, limits that know that name).
+
+    Lanczos and Latent need no file; a path is its own file, named by its stem (as A1111 names upscaler
+    files); anything else is a registry name (the database is read only then). An unknown name is left to
+    GenerationParams, whose message lists the valid ones.
+    """
+    if value in HIRES_UPSCALERS:
+        return value, None, limits
+    if looks_like_path(value):
+        path = Path(value).expanduser()
+        if not path.is_file():
+            raise CommandError(f"--hires-upscaler: {value} does not exist; give an upscaler .safetensors file, "
+                               f"a registered upscaler name, or one of {', '.join(HIRES_UPSCALERS)}")
+        return path.stem, str(path), dataclasses.replace(limits, upscalers=(*limits.upscalers, path.stem))
+    from django.db import DatabaseError
+
+    from generator.models import AIModel
+
+    try:
+        registered = dict(AIModel.objects.upscalers().values_list("name", "source"))
+    except DatabaseError as e:
+        raise CommandError(f"--hires-upscaler: cannot read the model registry ({' '.join(str(e).split())}); "
+                           "give the upscaler's file path instead") from e
+    return value, registered.get(value), dataclasses.replace(limits, upscalers=tuple(registered))
+
+
 class Command(BaseCommand):
     help = "Generate images with a model (path, hub id or registry name) and save PNGs with A1111 metadata."
     requires_system_checks = []  # a CLI run must not need (or touch) the database unless it reads the registry
@@ -171,7 +199,8 @@ class Command(BaseCommand):
         creative.add_argument("--hires-scale", type=float, default=1.0, help="hires fix: final size = size x scale (1-4)")
         creative.add_argument("--hires-steps", type=int, default=0, help="hires pass steps (0 = --steps)")
         creative.add_argument("--hires-strength", type=float, default=0.5, help="hires pass denoising strength")
-        creative.add_argument("--hires-upscaler", default="Lanczos", help="Lanczos or Latent")
+        creative.add_argument("--hires-upscaler", default="Lanczos", metavar="NAME_OR_PATH",
+                              help="Lanczos, Latent, a registered upscaler or an upscaler file (.safetensors)")
         creative.add_argument("--variation-seed", type=int, default=-1, help="-1 = random when --variation-strength > 0")
         creative.add_argument("--variation-strength", type=float, default=0.0, help="0 (off) to 1")
         creative.add_argument("--translate", default="", help="'id': translate the prompt from Indonesian first "
@@ -181,6 +210,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         limits = Limits(**settings.RETROPORTAL_LIMITS)
+        upscaler_name, upscaler_file, limits = resolve_upscaler(options["hires_upscaler"], limits)
         errors: dict[str, list[str]] = {}
         pictures = {field: read_picture_file(options[field], field, limits, errors)
                     for field in ("init_image", "mask_image")}
@@ -196,7 +226,8 @@ class Command(BaseCommand):
             num_images=options["num_images"],
             scheduler=options["scheduler"],
             **pictures,
-            **{name: options[name] for name in CREATIVE_OPTIONS},
+            **{name: options[name] for name in CREATIVE_OPTIONS if name != "hires_upscaler"},
+            hires_upscaler=upscaler_name,
             loras=loras,
         )
         for field, messages in params.errors(limits).items():
@@ -211,13 +242,14 @@ class Command(BaseCommand):
         source, lora, lora_scale, name = self._resolve_model(options)
         params = dataclasses.replace(params, loras=tuple(resolve_lora(choice) for choice in params.loras))
         translator = self._load_translator(params.translate)
+        upscaler = self._load_upscaler(upscaler_file, upscaler_name, options) if params.is_hires else None
         scorer = self._load_clip(options["clip_model"])
         model = load_for_command(source, options, lora=lora, lora_scale=lora_scale, name=name)
         native = limits.side_within(model.native_size)
         params = dataclasses.replace(params, width=_or(options["width"], native), height=_or(options["height"], native))
         try:
             params.validate(limits)  # again at the model's native size (a hires scale may no longer fit)
-            result = self._generate(model, params, limits, translator, options)
+            result = self._generate(model, params, limits, translator, options, upscaler)
         except ParamError as e:
             raise CommandError("; ".join(f"--{flag(field)}: {message}"
                                          for field, messages in e.errors.items() for message in messages)) from e
@@ -239,6 +271,18 @@ class Command(BaseCommand):
         except TranslatorUnavailable as e:
             raise CommandError(f"--translate: {e.reason}") from e
 
+    def _load_upscaler(self, path: str | None, name: str, options):
+        if path is None:
+            return None
+        from generator.engine.loading import ModelLoadError
+        from generator.engine.upscalers import load_upscaler
+
+        try:
+            return load_upscaler(path, name=name,
+                                 allow_pickle=options["allow_pickle"] or settings.RETROPORTAL_ALLOW_PICKLE)
+        except ModelLoadError as e:
+            raise CommandError(f"--hires-upscaler: {e}") from e
+
     def _load_clip(self, spec):
         if not spec:
             return None
@@ -249,7 +293,7 @@ class Command(BaseCommand):
         except ClipUnavailable as e:
             raise CommandError(e.reason) from e
 
-    def _generate(self, model, params, limits, translator, options):
+    def _generate(self, model, params, limits, translator, options, upscaler=None):
         from tqdm import tqdm
 
         from generator.engine.generate import generate
@@ -259,7 +303,8 @@ class Command(BaseCommand):
                 bar.update(done - bar.n)
 
             result = generate(model, params, on_step=on_step, limits=limits, translator=translator,
-                              allow_pickle=options["allow_pickle"] or settings.RETROPORTAL_ALLOW_PICKLE)
+                              allow_pickle=options["allow_pickle"] or settings.RETROPORTAL_ALLOW_PICKLE,
+                              upscaler=upscaler)
         if result.translated_prompt:
             self.stderr.write(f"translated prompt: {result.translated_prompt}")
         for warning in result.warnings:
