@@ -42,26 +42,48 @@ class Like(models.Model):
 
     @classmethod
     def set(cls, user, image, liked: bool) -> bool:
-        """Like or unlike; idempotent and race-free: the unique constraint decides, and like_count moves only
-        when a row was really inserted or deleted (F() update, in the same transaction). Returns `liked`."""
+        """Like or unlike; idempotent and race-free: the unique constraint decides (an insert losing to a
+        concurrent twin's is a no-op), and like_count moves only with a row really inserted or deleted."""
         with transaction.atomic():
             if liked:
-                try:
-                    with transaction.atomic():  # savepoint: a concurrent twin's insert wins, ours is a no-op
-                        cls.objects.create(user=user, image=image)
-                    changed = 1
-                except IntegrityError:
-                    changed = 0
+                cls._add(user, image)
             else:
-                deleted, _ = cls.objects.filter(user=user, image=image).delete()
-                changed = -deleted
-            if changed:
-                GeneratedImage.objects.filter(pk=image.pk).update(like_count=F("like_count") + changed)
+                cls._remove(user, image)
         return liked
 
     @classmethod
-    def toggle(cls, user, image) -> bool:
-        return cls.set(user, image, not cls.objects.filter(user=user, image=image).exists())
+    def toggle(cls, user, image, tries: int = 5) -> bool:
+        """Flip the like and return whether it is there now, without reading first: delete it if there, else
+        insert it. An insert losing to a concurrent twin's means the twin liked first, so this toggle goes
+        round again and unlikes: n concurrent toggles end as n serial ones would (a read-then-write let two
+        double-click toggles both answer "liked"). Each lost round means another toggle committed, so after
+        `tries` rounds the state it leaves is the answer."""
+        for _ in range(tries):
+            with transaction.atomic():
+                if cls._remove(user, image):
+                    return False
+                if cls._add(user, image):
+                    return True
+        return cls.objects.filter(user=user, image=image).exists()
+
+    @classmethod
+    def _add(cls, user, image) -> bool:
+        """Insert the like in a savepoint (a concurrent twin's insert wins: False) and count it."""
+        try:
+            with transaction.atomic():
+                cls.objects.create(user=user, image=image)
+        except IntegrityError:
+            return False
+        GeneratedImage.objects.filter(pk=image.pk).update(like_count=F("like_count") + 1)
+        return True
+
+    @classmethod
+    def _remove(cls, user, image) -> bool:
+        """Delete the like if there (a concurrent delete of it leaves nothing to delete: False) and uncount it."""
+        deleted, _ = cls.objects.filter(user=user, image=image).delete()
+        if deleted:
+            GeneratedImage.objects.filter(pk=image.pk).update(like_count=F("like_count") - deleted)
+        return bool(deleted)
 
 
 # --------------------------------------------------------------------------- collections

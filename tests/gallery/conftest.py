@@ -1,5 +1,8 @@
 """Gallery fixtures: users, a registered model (no weights needed: nothing is generated) and finished jobs
 written straight to the database with real PNG files carrying an A1111 `parameters` chunk."""
+import re
+from pathlib import Path
+
 import pytest
 from django.test import Client
 
@@ -52,9 +55,38 @@ def picture(alice, retro_model):
 
     def make(owner=None, prompt="retro anime style, a girl with a red hat", public=False, **fields):
         _, (image,) = make_finished_job(owner or alice, retro_model, prompt=prompt, public=public)
+        # The PNG carries the row's own infotext, as a worker writes it (make_finished_job's is a fixed text).
+        Path(image.file.path).write_bytes(png_bytes(image.parameters))
         if fields:
             GeneratedImage.objects.filter(pk=image.pk).update(**fields)
             image.refresh_from_db()
         return image
 
     return make
+
+
+@pytest.fixture
+def staff(django_user_model):
+    """A moderator: staff with the view permissions that visible_to() grants everything for."""
+    from django.contrib.auth.models import Permission
+
+    user = django_user_model.objects.create_user("mod", password="mod-pass-1234", is_staff=True)
+    user.user_permissions.add(*Permission.objects.filter(
+        content_type__app_label__in=["generator", "gallery"], codename__in=["view_generatedimage",
+                                                                            "view_collection"]))
+    return user
+
+
+UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+def card_ids(response) -> list[str]:
+    """Picture ids of the cards on a page, in page order (each card is <figure ... data-id="...">)."""
+    assert response.status_code == 200, (response.status_code, response.content[:2000])
+    return re.findall(r'<figure class="thumb card-pic" data-id="([0-9a-f-]{36})"', response.content.decode())
+
+
+def ids_in(response) -> set[str]:
+    """Every picture-looking id anywhere in a page or JSON answer (links, file URLs, data attributes)."""
+    assert response.status_code == 200, (response.status_code, response.content[:2000])
+    return set(UUID.findall(response.content.decode()))
