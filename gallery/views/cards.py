@@ -86,7 +86,7 @@ def decorate(images, user):
             profiles[owner] = reverse("profile", args=[owner])
         image.profile_url = profiles[owner]
         prompt = image.job.prompt
-        image.prompt_caption, image.prompt_alt, image.prompt_short = (shorten(prompt, n) for n in (160, 80, 60))
+        image.prompt_caption, image.prompt_alt, image.prompt_short = (shorten(prompt, n) for n in (160, 80, 90))
     return images
 
 
@@ -122,12 +122,13 @@ class CardListView(ListView):
         ctx["images"] = decorate(ctx["images"], self.request.user)
         query = self.request.GET.copy()
         query.pop("page", None)
+        searching = bool(self.request.GET.get("q", "").strip())
         ctx.update(
             filterset=self.filterset, filter_errors=self.filterset.clean_errors(), show_owner=self.show_owner,
             sort_choices=SORT_CHOICES, active_sort=self.filterset.active_sort, query_string=query.urlencode(),
             per_page_choices=PER_PAGE_CHOICES, since_choices=SINCE_CHOICES, model_names=AIModel.objects.filter(is_active=True)
             .values_list("name", flat=True),
-            searching=bool(self.request.GET.get("q", "").strip()),
+            searching=searching, implicit_sort="relevance" if searching else self.default_sort,
             login_next=f"{reverse('login')}?{urlencode({'next': self.request.get_full_path()})}",
         )
         return ctx

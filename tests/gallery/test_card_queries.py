@@ -80,7 +80,12 @@ def test_a_search_page_is_ranked_counted_and_paginated(client, bob, many):
     first = client.get("/explore/?q=umbrella").content.decode()
     # the prompt saying "umbrella" three times ranks first; 27 matches (bob's private one is not among them)
     assert re.findall(r'data-id="([0-9a-f-]{36})"', first)[0] == str(images[7].pk)
-    assert "page 1 of 2 · 27 pictures" in first
+    assert "page 1 of 2 · 27 pictures" in first and "27 pictures match &ldquo;umbrella&rdquo;" in first
+    # typed into a filter bar sorted by its default, the search sends sort= empty: still ranked by relevance
+    typed = client.get("/explore/?q=umbrella&model=&size=&since=&sort=").content.decode()
+    assert re.findall(r'data-id="([0-9a-f-]{36})"', typed)[0] == str(images[7].pk)
+    assert '<option value="" selected>Best match' in typed and '<option value="new">Newest' in typed
+    assert '<option value="" selected>Newest' in client.get("/explore/").content.decode()
     second = client.get("/explore/?q=umbrella&page=2").content.decode()
     assert "page 2 of 2 · 27 pictures" in second and len(re.findall(r'<figure class="thumb', second)) == 3
     assert "private umbrella" not in first + second
