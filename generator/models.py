@@ -202,8 +202,9 @@ class ImageQuerySet(models.QuerySet):
         return self.filter(is_public=True)
 
     def for_cards(self):
-        """What a thumbnail card shows (prompt, model, owner) in the same query: no query per card."""
-        return self.select_related("job", "job__model", "owner")
+        """What a thumbnail card shows (prompt, model, owner) in the same query: no query per card. The search
+        vector (a third of a row) is never shown, so it is not read."""
+        return self.select_related("job", "job__model", "owner").defer("search_vector")
 
     def search(self, text: str):
         """Rows whose prompt matches `text` (GIN index on search_vector), annotated with `rank`."""

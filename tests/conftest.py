@@ -16,6 +16,17 @@ import pytest
 os.environ.setdefault("OMP_NUM_THREADS", "1")  # tiny models on a busy 2-core machine: 1 thread is far faster
 REPO = Path(__file__).resolve().parent.parent
 ARTIFACTS = REPO / "test-artifacts"
+DOCS_SCREENSHOTS = REPO / "docs" / "screenshots"
+
+
+def shot(page, name, docs=False):
+    """A full-page screenshot to test-artifacts/<name>.png; a `docs` one also to docs/screenshots/ (committed),
+    but only when RETROPORTAL_DOCS_SCREENSHOTS=1 asks to refresh them, so that test runs leave the tree clean."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+    if docs and os.environ.get("RETROPORTAL_DOCS_SCREENSHOTS") == "1":
+        DOCS_SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(DOCS_SCREENSHOTS / f"{name}.png"), full_page=True)
 
 
 def pytest_configure(config):

@@ -1,7 +1,7 @@
 """The creative controls in headless Chromium, on the real stack (live server, PostgreSQL, Redis, a real RQ
 worker with the tiny SD model): read PNG info into the form, upload a picture, paint a mask with the brush
 and erase part of it, inpaint, watch the job page's previews update, then read the result's PNG info back.
-Screenshots go to docs/screenshots/ (committed) and test-artifacts/."""
+Screenshots go to test-artifacts/, and to docs/screenshots/ (committed) with RETROPORTAL_DOCS_SCREENSHOTS=1."""
 import io
 import re
 
@@ -10,11 +10,10 @@ from PIL import Image, ImageStat
 
 from generator.models import GenerationJob
 from tests import pictures as pics
-from tests.conftest import ARTIFACTS, REPO
+from tests.conftest import shot
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-DOCS = REPO / "docs" / "screenshots"
 A1111_INFOTEXT = (
     "retro anime style, 1980s cel shading, (a girl:1.2) with a red scarf\n"
     "Negative prompt: blurry, lowres\n"
@@ -22,14 +21,6 @@ A1111_INFOTEXT = (
     "Model hash: 0123456789, Model: tiny-sd1, Version: v1.10.1"
 )
 SIDE = 256  # big enough that a step takes a visible moment on one CPU thread, so previews can be watched
-
-
-def shot(page, name, docs=False):
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
-    if docs:
-        DOCS.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(DOCS / f"{name}.png"), full_page=True)
 
 
 def png_with_parameters(tmp_path, text, name):
