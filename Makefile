@@ -9,7 +9,7 @@ PIP := $(VENV)/bin/pip
 export OMP_NUM_THREADS ?= 1
 export HF_HUB_OFFLINE ?= 1
 
-.PHONY: install install-dev browser demo serve test test-fast bench loadtest clean
+.PHONY: install install-dev browser demo serve test test-fast bench bench-gallery loadtest clean
 
 $(VENV)/.installed: requirements.txt constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -58,6 +58,11 @@ test-fast: install-dev
 
 bench: install-dev
 	$(PY) benchmarks/worker_vs_direct.py
+
+# Gallery pages at 100,000 pictures: seeds its own database once (BENCH_GALLERY_DATABASE_URL, default
+# .../retroportal_gallery_bench), then Explore search / gallery / profile p95s, queries per page, EXPLAIN.
+bench-gallery: install-dev
+	$(PY) benchmarks/gallery.py $(BENCH_ARGS)
 
 loadtest: install-dev
 	$(PY) benchmarks/loadtest.py
