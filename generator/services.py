@@ -2,6 +2,7 @@
 
 The job row is written to PostgreSQL *before* it is queued, so an accepted job is never only in Redis.
 """
+from dataclasses import replace
 from datetime import timedelta
 
 import django_rq
@@ -56,8 +57,7 @@ def configured_limits() -> Limits:
 def site_limits() -> Limits:
     """What requests are validated against: the configured limits and the registered upscalers `hires_upscaler`
     may name (one small query)."""
-    upscalers = tuple(AIModel.objects.upscalers().values_list("name", flat=True))
-    return Limits(**settings.RETROPORTAL_LIMITS, upscalers=upscalers)
+    return replace(configured_limits(), upscalers=tuple(AIModel.objects.upscalers().values_list("name", flat=True)))
 
 
 def default_model() -> AIModel | None:

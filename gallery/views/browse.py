@@ -1,18 +1,15 @@
 """Read-only pages: home, Explore, my gallery (and Liked), profiles, model pages, the image page."""
-from urllib.parse import urlencode
-
 from django.contrib.auth import get_user_model
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.contrib.auth.views import redirect_to_login
 from django.db.models import Count, Sum
 from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404, redirect
-from django.urls import reverse
 from django.views.generic import DetailView
 
 from gallery.lora_files import lora_file, model_card
 from gallery.models import Collection, Report
-from gallery.views.cards import CardListView, decorate
+from gallery.views.cards import CardListView, decorate, login_url_back
 from generator.models import AIModel, GeneratedImage
 
 
@@ -154,5 +151,5 @@ class ImageDetailView(DetailView):
         ctx["public_collections"] = (Collection.objects.visible_to(user).filter(items__image=image, is_public=True)
                                      .select_related("owner")[:12])
         ctx["tags_text"] = ", ".join(image.tag_names)
-        ctx["login_next"] = f"{reverse('login')}?{urlencode({'next': self.request.get_full_path()})}"
+        ctx["login_next"] = login_url_back(self.request)
         return ctx

@@ -69,6 +69,11 @@ def shorten(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[:limit - 1].rstrip() + "\u2026"
 
 
+def login_url_back(request) -> str:
+    """The sign-in URL that returns to this page: where a signed-out visitor's Like and Collect links go."""
+    return f"{reverse('login')}?{urlencode({'next': request.get_full_path()})}"
+
+
 def decorate(images, user):
     """Give each picture of a page `liked`, `tag_names` (2 queries for the whole page), its links and its
     prompt shortened for the card."""
@@ -129,6 +134,6 @@ class CardListView(ListView):
             per_page_choices=PER_PAGE_CHOICES, since_choices=SINCE_CHOICES, model_names=AIModel.objects.pipelines()
             .filter(is_active=True).values_list("name", flat=True),
             searching=searching, implicit_sort="relevance" if searching else self.default_sort,
-            login_next=f"{reverse('login')}?{urlencode({'next': self.request.get_full_path()})}",
+            login_next=login_url_back(self.request),
         )
         return ctx

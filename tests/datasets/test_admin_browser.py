@@ -2,7 +2,7 @@
 import pytest
 from django.contrib.auth import get_user_model
 
-from tests.conftest import ARTIFACTS, WorkerProcess, wait_for
+from tests.conftest import WorkerProcess, shot, wait_for
 from tests.datasets.builders import EXPECTED, messy_files, zip_bytes
 from training.models import Dataset
 
@@ -52,8 +52,7 @@ def test_admin_uploads_a_zip_and_sees_the_prepared_dataset(live_server, page, tr
     sheet = page.locator("#contact-sheet")
     sheet.scroll_into_view_if_needed()
     wait_for(lambda: sheet.evaluate("img => img.complete && img.naturalWidth > 0"), timeout=20, message="contact sheet")
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / "dataset-admin.png"), full_page=True)
+    shot(page, "dataset-admin")
 
     dataset = Dataset.objects.get(name="retro-girls")
     assert dataset.status == "done" and dataset.images.count() == EXPECTED["kept"]

@@ -6,7 +6,7 @@ from django.contrib.auth.models import User
 from django.core.management import call_command
 from django.urls import reverse
 
-from tests.conftest import ARTIFACTS, wait_for
+from tests.conftest import shot, wait_for
 from tests.evaluation_runs.conftest import EVAL
 from training import runs
 from training.models import Evaluation, EvaluationImage
@@ -102,8 +102,7 @@ def test_admin_evaluates_every_checkpoint_and_reports(make_run, worker, eval_set
     assert page.locator("img.thumb").count() == 3 and page.locator("svg polyline").count() == 1
     assert page.evaluate("Array.from(document.images).every(i => i.complete && i.naturalWidth > 0)")
     assert not blocked and all(url.startswith("data:") for url in requests), (blocked, requests)
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / "run-evaluation-report.png"), full_page=True)
+    shot(page, "run-evaluation-report")
 
     client.logout()
     assert client.get(report_url).status_code == 302  # anonymous: to the admin login

@@ -8,7 +8,7 @@ import pytest
 from django.contrib.auth import get_user_model
 
 from generator.models import AIModel, GenerationJob
-from tests.conftest import ARTIFACTS, wait_for
+from tests.conftest import shot, wait_for
 from training.models import TrainingRun
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -77,8 +77,7 @@ def test_admin_trains_activates_and_a_user_generates_with_it(live_server, page, 
     assert "step 240/240" in page.inner_text("#run-log")
     assert page.inner_text("#run-result-state") == "inactive"
     assert len(page.locator("#loss-line").get_attribute("points").split()) == 240
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / "training-run-admin.png"), full_page=True)
+    shot(page, "training-run-admin")
 
     # The list shows it too; then activate the registered model.
     page.goto(f"{url}/admin/training/trainingrun/")

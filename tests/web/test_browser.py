@@ -6,17 +6,12 @@ import re
 import pytest
 from PIL import Image
 
-from tests.conftest import ARTIFACTS
+from tests.conftest import shot
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 PROMPT = "retro anime style, 1990s cel shading, a girl with a red scarf & <b>bold</b> hat"
 PASSWORD = "Retro-Portal-1985!"
-
-
-def shot(page, name):
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
 
 def test_sign_up_generate_and_download(page, live_server, tiny_model, worker):
