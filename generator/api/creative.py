@@ -21,15 +21,17 @@ PICTURE_HELP = ("A PNG, JPEG or WebP picture as a base64 string or a data URL (`
 
 
 class LoraChoiceSerializer(RejectUnknownFieldsMixin, serializers.Serializer):
-    name = StrictCharField(max_length=100, help_text="A registered LoRA (GET /api/models/, kind `lora`) made for "
-                                                     "the chosen model's architecture.")
+    name = StrictCharField(min_length=1, max_length=100,
+                           help_text="A registered LoRA (GET /api/models/, kind `lora`) made for the chosen model's "
+                                     "architecture.")
     scale = FiniteFloatField(required=False, default=1.0, help_text="Weight of the LoRA, -2 to 2 (1 = as trained).")
 
 
 class CreativeFieldsSerializer(serializers.Serializer):
     """The issue-13 request fields; GenerationCreateSerializer inherits them (names as in GenerationParams)."""
 
-    init_image = StrictCharField(required=False, allow_null=True, default=None, max_length=PICTURE_MAX_LENGTH,
+    init_image = StrictCharField(required=False, allow_null=True, default=None, min_length=1,
+                                 max_length=PICTURE_MAX_LENGTH,
                                  help_text="Image to image: the starting picture. " + PICTURE_HELP +
                                            " It is cropped and resized to width x height (A1111's crop and resize).")
     init_image_id = serializers.UUIDField(required=False, allow_null=True, default=None, help_text=(
@@ -37,7 +39,8 @@ class CreativeFieldsSerializer(serializers.Serializer):
         "Another user's private image answers 404."))
     strength = FiniteFloatField(required=False, default=_DEFAULTS.strength, help_text=(
         "How much of the init picture is repainted: above 0 up to 1 (A1111 `Denoising strength`)."))
-    mask_image = StrictCharField(required=False, allow_null=True, default=None, max_length=PICTURE_MAX_LENGTH,
+    mask_image = StrictCharField(required=False, allow_null=True, default=None, min_length=1,
+                                 max_length=PICTURE_MAX_LENGTH,
                                  help_text="Inpainting mask over the init picture, white = repaint, black = keep "
                                            "(same shape as the init picture). " + PICTURE_HELP)
     mask_blur = StrictIntegerField(required=False, default=_DEFAULTS.mask_blur,
@@ -51,7 +54,8 @@ class CreativeFieldsSerializer(serializers.Serializer):
                                       help_text="Denoising strength of the hires pass, above 0 up to 1.")
     # A string checked by GenerationParams against the site's upscalers (registry names, like `model`, are no
     # schema enum), so an unknown name is one message naming the valid ones, as on the website.
-    hires_upscaler = StrictCharField(max_length=100, required=False, default=_DEFAULTS.hires_upscaler, help_text=(
+    hires_upscaler = StrictCharField(min_length=1, max_length=100, required=False,
+                                     default=_DEFAULTS.hires_upscaler, help_text=(
         "Upscaler of the hires pass: `Lanczos` (on pixels), `Latent` (on latents), or the name of an upscaler model "
         "this site registered (GET /api/models/, kind `upscaler`; ESRGAN family). Written in the PNG as A1111's "
         "`Hires upscaler`; an unknown name is a 400 listing the valid ones."))
