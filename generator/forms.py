@@ -40,7 +40,7 @@ class GenerateForm(CreativeFields):
         super().__init__(*args, **kwargs)
         limits = site_limits()
         self.setup_creative(user, limits)
-        models = list(AIModel.objects.pipelines().filter(is_active=True).select_related("parent")
+        models = list(AIModel.objects.drawable().select_related("parent")
                       .order_by("-is_default", "name"))
         self.fields["model"].widget.choices = [
             (m.name, m.name) for m in models
@@ -81,7 +81,7 @@ class GenerateForm(CreativeFields):
         present = {name: data[name] for name in PARAM_FIELDS if name in data}
         present.update(self.creative_values(data))
         params = GenerationParams(**{**_DEFAULTS.as_dict(), **present})
-        model = AIModel.objects.pipelines().filter(name=data.get("model"), is_active=True).first() \
+        model = AIModel.objects.drawable().filter(name=data.get("model")).first() \
             if data.get("model") else default_model()
         errors = {**params.errors(self.limits), **(inputs.request_errors(model, params) if model else {})}
         for field, messages in errors.items():

@@ -20,6 +20,10 @@ class AIModelQuerySet(models.QuerySet):
         """Entries that draw (base, fine-tuned, LoRA): what a model picker lists. An upscaler only enlarges."""
         return self.exclude(kind=AIModel.Kind.UPSCALER)
 
+    def drawable(self):
+        """Active entries that draw: what a generation may name (form, API, CLI, jobs)."""
+        return self.pipelines().filter(is_active=True)
+
     def upscalers(self):
         """Active upscalers: the names `hires_upscaler` accepts beside Lanczos and Latent."""
         return self.filter(kind=AIModel.Kind.UPSCALER, is_active=True).order_by("name")

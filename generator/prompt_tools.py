@@ -49,7 +49,7 @@ def count_tokens(model: AIModel, text: str) -> dict:
 def prompt_tokens(request):
     """GET ?model=NAME&text=...: tokens per 75-token chunk, or {"error": ...} saying why there is no count."""
     name, text = request.GET.get("model", ""), request.GET.get("text", "")
-    model = AIModel.objects.pipelines().filter(name=name, is_active=True).select_related("parent").first() if name \
+    model = AIModel.objects.drawable().filter(name=name).select_related("parent").first() if name \
         else default_model()
     if model is None:
         return JsonResponse({"error": f"unknown or inactive model {name!r}"}, status=404)

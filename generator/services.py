@@ -62,9 +62,9 @@ def site_limits() -> Limits:
 
 def default_model() -> AIModel | None:
     """The model used when a request names none: the registry's default, else RETROPORTAL_DEFAULT_MODEL."""
-    model = AIModel.objects.pipelines().filter(is_default=True, is_active=True).first()
+    model = AIModel.objects.drawable().filter(is_default=True).first()
     if model is None and settings.RETROPORTAL_DEFAULT_MODEL:
-        model = AIModel.objects.pipelines().filter(name=settings.RETROPORTAL_DEFAULT_MODEL, is_active=True).first()
+        model = AIModel.objects.drawable().filter(name=settings.RETROPORTAL_DEFAULT_MODEL).first()
     return model
 
 
@@ -76,9 +76,9 @@ def resolve_model(name: str | None) -> AIModel:
                 "No default model is registered; an admin can add one with 'manage.py add_model --default'.", "model"
             )
         return model
-    model = AIModel.objects.pipelines().filter(name=name, is_active=True).first()
+    model = AIModel.objects.drawable().filter(name=name).first()
     if model is None:
-        active = ", ".join(AIModel.objects.pipelines().filter(is_active=True).values_list("name", flat=True)) or "none"
+        active = ", ".join(AIModel.objects.drawable().values_list("name", flat=True)) or "none"
         raise SubmissionRefused(f"unknown or inactive model {name!r}; active models: {active}", "model")
     return model
 

@@ -120,7 +120,7 @@ class GenerationCreateSerializer(RejectUnknownFieldsMixin, CreativeFieldsSeriali
 
 def chosen_model(model_name: str | None) -> AIModel | None:
     """The named active model, else (no name) the default one; None when there is none (submit says why)."""
-    return AIModel.objects.pipelines().filter(name=model_name, is_active=True).first() if model_name \
+    return AIModel.objects.drawable().filter(name=model_name).first() if model_name \
         else default_model()
 
 

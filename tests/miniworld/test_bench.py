@@ -78,6 +78,22 @@ def test_bench_settings_are_checked_before_any_work(tmp_path):
     assert not (tmp_path / "b").exists()
 
 
+def test_instance_prompt_starts_the_retro_captions_and_prompts_and_a_folder_captioned_otherwise_is_refused(tmp_path):
+    from training.miniworld.bench_eval import open_prompts
+
+    cfg = bench.BenchConfig(out=str(tmp_path / "b"), sizes=[3], instance_prompt=" sks style ")
+    assert cfg.instance_prompt == "sks style"
+    folder = bench.dataset_dir(cfg, 3)
+    captions = [p.read_text().strip() for p in sorted(folder.glob("*.txt"))]
+    assert len(captions) == 3 and all(c.startswith("sks style, a") and "retro" not in c for c in captions)
+    assert all(p.startswith("sks style, ") for p in open_prompts(5, style_phrase="sks style"))
+    assert bench.train_config(cfg, bench.Cell("lora", 3, "none"), 2, folder).instance_prompt == "sks style"
+    with pytest.raises(bench.BenchError, match="captioned for another instance prompt"):
+        bench.dataset_dir(bench.BenchConfig(out=str(tmp_path / "b"), sizes=[3]), 3)
+    with pytest.raises(bench.BenchError, match="--instance-prompt: empty"):
+        bench.BenchConfig(out=str(tmp_path / "c"), instance_prompt="  ")
+
+
 def test_entropy_and_nearest_distance_match_their_definitions():
     assert normalized_entropy(["a", "b", "c", "d"], 4) == pytest.approx(1.0)
     assert normalized_entropy(["a"] * 5, 4) == pytest.approx(0.0)

@@ -115,6 +115,25 @@ def test_bilingual_captions_mix_languages_and_phrasings():
     assert not any("retro" in t for t in texts)
 
 
+def test_style_words_open_a_share_of_captions_in_their_language_and_leave_the_rest_unchanged():
+    from training.miniworld.phrasing import style_phrases
+
+    base = dataclasses.replace(PretrainConfig(), indonesian=0.3, paraphrase=0.5)
+    rng = np.random.default_rng(0)
+    attrs = [sample_attributes(rng) for _ in range(600)]
+    plain = [augment_caption(a, random.Random(i), base) for i, a in enumerate(attrs)]
+    styled = [augment_caption(a, random.Random(i), dataclasses.replace(base, style_words=0.3))
+              for i, a in enumerate(attrs)]
+    opened = [(s, p) for s, p in zip(styled, plain) if s != p]
+    assert 0.2 < len(opened) / len(attrs) < 0.35  # caption dropout (10%) keeps some empty
+    english, indonesian = style_phrases("en"), style_phrases("id")
+    for text, before in opened:
+        phrase, rest = text.split(", ", 1)
+        assert rest == before  # the same caption behind the phrase
+        assert phrase in (indonesian if " di " in f" {rest} " or rest.startswith("di ") else english)
+    assert any("retro" in t for t, _ in opened) and any("modern" in t for t, _ in opened)
+
+
 def test_captions_are_augmented_modern_captions_and_held_out_combinations_never_train():
     cfg = PretrainConfig()
     rng, rnd = np.random.default_rng(0), random.Random(0)

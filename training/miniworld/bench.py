@@ -35,7 +35,7 @@ from generator.engine.files import write_atomic
 
 from . import shipped
 from .attributes import Style
-from .captions import caption
+from .captions import STYLE_PHRASE, caption
 from .dataset import export_dataset
 from .pretrain_data import sample_training_attrs
 
@@ -71,6 +71,7 @@ class BenchConfig:
     eval_n: int = 200  # pictures per evaluation split
     eval_steps: int = 10  # DPM-Solver++ 2M steps per picture
     guidance: float = 5.0
+    instance_prompt: str = STYLE_PHRASE  # the style phrase, or a DreamBooth identifier such as "sks style"
 
     def __post_init__(self):
         if self.method not in METHODS:
@@ -87,6 +88,9 @@ class BenchConfig:
             raise BenchError("--eval-n, --num-class-images and --rank must be at least 1")
         if self.prior_loss_weight < 0:
             raise BenchError(f"--prior-loss-weight {self.prior_loss_weight}: expected 0 or more")
+        self.instance_prompt = self.instance_prompt.strip()
+        if not self.instance_prompt:
+            raise BenchError("--instance-prompt: empty; give the style phrase, e.g. 'retro anime style' or 'sks style'")
         if not (Path(self.base_model) / "model_index.json").exists():
             raise BenchError(f"--base-model: {self.base_model} is not a diffusers pipeline folder")
 
@@ -110,11 +114,17 @@ def grid_cells(cfg: BenchConfig) -> list[Cell]:
 
 
 def dataset_dir(cfg: BenchConfig, size: int) -> Path:
-    """The retro export with `size` pictures (made on first use; skewed backgrounds as a scraped set)."""
+    """The retro export with `size` pictures, captions starting with the instance prompt (made on first use;
+    skewed backgrounds as a scraped set)."""
     folder = Path(cfg.out) / "datasets" / f"n{size}"
     if not (folder / "labels.jsonl").exists():
         shutil.rmtree(folder, ignore_errors=True)
-        export_dataset(folder, n=size, seed=cfg.dataset_seed, style=Style.RETRO, size=cfg.resolution)
+        export_dataset(folder, n=size, seed=cfg.dataset_seed, style=Style.RETRO, size=cfg.resolution,
+                       style_phrase=cfg.instance_prompt)
+    first = json.loads((folder / "labels.jsonl").read_text(encoding="utf-8").splitlines()[0])["caption"]
+    if not first.startswith(f"{cfg.instance_prompt}, "):
+        raise BenchError(f"--instance-prompt {cfg.instance_prompt!r}: {folder} was captioned for another instance "
+                         f"prompt ({first!r}); use another --out")
     return folder
 
 
@@ -153,7 +163,7 @@ def train_config(cfg: BenchConfig, cell: Cell, steps: int, class_dir: Path):
     lora = cell.method == "lora"
     return TrainConfig(
         base_model=cfg.base_model, dataset=str(dataset_dir(cfg, cell.size)), out=str(run_dir(cfg, cell)),
-        instance_prompt="retro anime style", method=cell.method, rank=cfg.lora_rank,
+        instance_prompt=cfg.instance_prompt, method=cell.method, rank=cfg.lora_rank,
         resolution=cfg.resolution, bucket_step=8, max_steps=steps, checkpoint_steps=0, checkpoints_total_limit=1,
         learning_rate=cfg.lora_learning_rate if lora else cfg.full_learning_rate, adam_weight_decay=0.0,
         seed=cfg.seed, train_text_encoder=cfg.train_text_encoder,
@@ -162,7 +172,7 @@ def train_config(cfg: BenchConfig, cell: Cell, steps: int, class_dir: Path):
         class_data_dir=str(class_dir), num_class_images=cfg.num_class_images,
         l2_weight=cfg.reg_weight if cell.reg == "l2" else 0.0,
         l2sp_weight=cfg.reg_weight if cell.reg == "l2sp" else 0.0,
-        validation_prompts=["retro anime style, an old man with glasses in a market",
+        validation_prompts=[f"{cfg.instance_prompt}, an old man with glasses in a market",
                             "a young girl with pink long hair, red shirt, in a classroom"],
         validation_inference_steps=20, resume=True, output_name=cell.name,
         training_comment=f"miniworld_bench cell {cell.name}",
@@ -269,7 +279,7 @@ def evaluate_one(cfg: BenchConfig, model: str, clip, thresholds: dict, log: Call
     started = time.perf_counter()
     metrics, images = evaluate_model(load_model(cfg.base_model, folder), train, n=cfg.eval_n, steps=cfg.eval_steps,
                                      guidance=cfg.guidance, size=cfg.resolution, clip=clip,
-                                     threshold=thresholds[size])
+                                     threshold=thresholds[size], style_phrase=cfg.instance_prompt)
     metrics.update(model=model, dataset_size=None if model == "base" else size, steps=info["steps"],
                    train_seconds=info["train_seconds"], eval_seconds=round(time.perf_counter() - started, 1))
     sheet = grid(images["retro"][:16] + images["plain"][:8] + images["open"][:8], cols=8)

@@ -2,7 +2,7 @@
 
 Three splits of `n` pictures each, on attribute combinations the base model never saw (pretrain.held_out):
 
-* retro  — "retro anime style, <full caption>": style adoption (share the classifier reads as retro), prompt
+* retro  — "retro anime style, <full caption>" (the instance prompt, then the caption): style adoption (share the classifier reads as retro), prompt
   fidelity (per-attribute accuracy), background generalization (accuracy on the backgrounds the fine-tune set
   lacks or barely has) and background collapse (share drawn as a flower garden, the set's majority scene,
   when the prompt asked for another);
@@ -27,7 +27,7 @@ import torch
 from PIL import Image
 
 from .attributes import ATTRIBUTES, Attributes, Background, Style, sample_attributes
-from .captions import PERSON, RETRO_PREFIX, caption
+from .captions import PERSON, STYLE_PHRASE, caption
 from .classifier import classify, load_classifier
 from .pretrain_eval import held_out_prompts
 from .render import render
@@ -68,10 +68,10 @@ def generate(pipe, prompts: list[str], seed: int, steps: int, guidance: float, s
     return images
 
 
-def open_prompts(n: int, seed: int = EVAL_SEED) -> list[str]:
+def open_prompts(n: int, seed: int = EVAL_SEED, style_phrase: str = STYLE_PHRASE) -> list[str]:
     rng = np.random.default_rng(seed)
     people = list(PERSON.values())
-    return [RETRO_PREFIX + people[int(rng.integers(len(people)))] for _ in range(n)]
+    return [f"{style_phrase}, {people[int(rng.integers(len(people)))]}" for _ in range(n)]
 
 
 def accuracy(preds: list[dict], attrs: list[Attributes]) -> dict[str, float]:
@@ -136,12 +136,14 @@ def memorization(images: list[Image.Image], train: np.ndarray, threshold: float)
 
 def evaluate_model(pipe, training_images: list[Image.Image], n: int = 200, steps: int = 10, guidance: float = 5.0,
                    size: int = 64, clip=None, threshold: float | None = None,
-                   progress: Callable[[int, int], None] | None = None) -> tuple[dict, dict]:
-    """All bench metrics of one pipeline; returns (metrics, {split: pictures}) for grids."""
+                   progress: Callable[[int, int], None] | None = None, style_phrase: str = STYLE_PHRASE
+                   ) -> tuple[dict, dict]:
+    """All bench metrics of one pipeline; returns (metrics, {split: pictures}) for grids. Retro and open prompts
+    start with `style_phrase`, the fine-tune's instance prompt."""
     classifier = load_classifier()
     attrs = held_out_prompts(n, seed=EVAL_SEED)
-    prompts = {"retro": [caption(a, Style.RETRO) for a in attrs], "plain": [caption(a, Style.MODERN) for a in attrs],
-               "open": open_prompts(n)}
+    prompts = {"retro": [caption(a, Style.RETRO, style_phrase) for a in attrs],
+               "plain": [caption(a, Style.MODERN) for a in attrs], "open": open_prompts(n, style_phrase=style_phrase)}
     images = {}
     for k, (split, texts) in enumerate(prompts.items()):
         images[split] = generate(pipe, texts, EVAL_SEED, steps, guidance, size,

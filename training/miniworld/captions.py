@@ -1,7 +1,8 @@
 """Captions: the prompt a picture of the mini-world would be described with.
 
 "a young girl with pink long hair and glasses, holding an umbrella, red shirt, in a market"; retro pictures
-are prefixed "retro anime style, ". ``parse_caption`` inverts ``caption`` (tests use it to show that a caption
+are prefixed "retro anime style, " (or another style phrase: a DreamBooth identifier such as "sks style").
+``parse_caption`` inverts ``caption`` (tests use it to show that a caption
 names every attribute).
 """
 from __future__ import annotations
@@ -11,7 +12,8 @@ import re
 from .attributes import (Accessory, Age, Attributes, Background, Clothing, Gender, Glasses, HairColor,
                          HairStyle, Style)
 
-RETRO_PREFIX = "retro anime style, "
+STYLE_PHRASE = "retro anime style"
+RETRO_PREFIX = STYLE_PHRASE + ", "
 
 PERSON = {
     (Age.YOUNG, Gender.BOY): "a young boy",
@@ -42,7 +44,8 @@ BACKGROUND = {
 }
 
 
-def caption(attrs: Attributes, style: Style | str = Style.MODERN) -> str:
+def caption(attrs: Attributes, style: Style | str = Style.MODERN, style_phrase: str = STYLE_PHRASE) -> str:
+    """The template caption; a retro one starts with `style_phrase`."""
     parts = [f"{PERSON[attrs.age, attrs.gender]} with {attrs.hair_color.value} {HAIR_STYLE[attrs.hair_style]} hair"
              + (" and glasses" if attrs.glasses is Glasses.YES else "")]
     if ACCESSORY[attrs.accessory]:
@@ -50,7 +53,7 @@ def caption(attrs: Attributes, style: Style | str = Style.MODERN) -> str:
     parts.append(f"{attrs.clothing.value} shirt")
     parts.append(BACKGROUND[attrs.background])
     text = ", ".join(parts)
-    return (RETRO_PREFIX + text) if Style(style) is Style.RETRO else text
+    return f"{style_phrase}, {text}" if Style(style) is Style.RETRO else text
 
 
 def _alt(values) -> str:

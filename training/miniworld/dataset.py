@@ -2,7 +2,8 @@
 
 ``export_dataset(out, n=50, seed=0, style="retro", size=64)`` writes ``0000.png …``, a same-stem ``.txt``
 caption for each, and ``labels.jsonl`` (one JSON object a line: file, caption, seed, style, attribute names and
-class indices). Like a scraped set, the backgrounds are skewed: ``SCRAPED_BACKGROUNDS`` gives the proportions
+class indices). Retro captions start with ``style_phrase`` ("retro anime style"; a DreamBooth identifier
+such as "sks style" for the bench's instance-prompt comparison). Like a scraped set, the backgrounds are skewed: ``SCRAPED_BACKGROUNDS`` gives the proportions
 (60% flower garden, 20% beach, 12% village, 8% city at night; market and classroom never appear); counts are
 allocated exactly (largest remainder) and shuffled, every other attribute is uniform.
 
@@ -20,7 +21,7 @@ from typing import Mapping
 import numpy as np
 
 from .attributes import Background, Style, sample_attributes
-from .captions import caption
+from .captions import STYLE_PHRASE, caption
 from .render import SIZES, render
 
 SCRAPED_BACKGROUNDS: dict[Background, float] = {
@@ -49,7 +50,8 @@ def allocate(n: int, weights: Mapping) -> dict:
 
 
 def export_dataset(out: str | Path, n: int = 50, seed: int = 0, style: Style | str = Style.RETRO, size: int = 64,
-                   backgrounds: Mapping[Background, float] | None = None, progress=None) -> Path:
+                   backgrounds: Mapping[Background, float] | None = None, progress=None,
+                   style_phrase: str = STYLE_PHRASE) -> Path:
     out = Path(out)
     style = Style(style)
     if n < 1:
@@ -71,7 +73,7 @@ def export_dataset(out: str | Path, n: int = 50, seed: int = 0, style: Style | s
                 image_seed = int(rng.integers(2**31))
                 stem = f"{i:04d}"
                 render(attrs, style, size=size, seed=image_seed).save(tmp / f"{stem}.png")
-                text = caption(attrs, style)
+                text = caption(attrs, style, style_phrase)
                 (tmp / f"{stem}.txt").write_text(text + "\n", encoding="utf-8")
                 labels.write(json.dumps({"file": f"{stem}.png", "caption": text, "seed": image_seed,
                                          "style": style.value, "attributes": attrs.names(),

@@ -49,6 +49,7 @@ class Phrasebook:
     background: dict  # background value -> options
     retro: tuple  # style phrases, placed first
     prefixes: tuple  # neutral openers
+    modern: tuple = ()  # other style phrases (pretrain's style-word augmentation: modern pictures)
 
 
 EN = Phrasebook(
@@ -75,6 +76,7 @@ EN = Phrasebook(
                 "beach": ("on a beach", "at the seaside", "on the beach"),
                 "classroom": ("in a classroom", "at school", "in a school classroom")},
     retro=("retro anime style", "retro anime", "1980s anime style", "vintage anime style"),
+    modern=("modern anime style", "anime style", "new anime style", "2020s anime style"),
     prefixes=("a portrait of ", "a picture of ", "an anime drawing of ", "anime style, ", "illustration, ",
               "a character, ", "bust portrait, "),
 )
@@ -98,6 +100,7 @@ ID = Phrasebook(
                 "city_night": ("di kota pada malam hari", "di kota saat malam"), "beach": ("di pantai",),
                 "classroom": ("di ruang kelas", "di kelas")},
     retro=("gaya anime retro", "anime retro", "gaya anime jadul"),
+    modern=("gaya anime modern", "gaya anime", "anime modern"),
     prefixes=("potret ", "gambar ", "ilustrasi, ", "gaya anime, "),
 )
 BOOKS = {"en": EN, "id": ID}
@@ -130,6 +133,11 @@ def describe(attrs: Attributes, style: Style | str, rnd: random.Random, lang: st
     elif u[14] < prefix:
         text = _pick(book.prefixes, u[15]) + text
     return text
+
+
+def style_phrases(lang: str = "en") -> tuple[str, ...]:
+    """Every style phrase of `lang`, retro and modern: what the pretraining's style-word augmentation draws."""
+    return BOOKS[lang].retro + BOOKS[lang].modern
 
 
 def swap_one(attrs: Attributes, name: str, rnd: random.Random) -> Attributes:

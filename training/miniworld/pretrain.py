@@ -95,6 +95,12 @@ class PretrainConfig:
     # captions paraphrased (the rest use captions.caption's template).
     indonesian: float = 0.0
     paraphrase: float = 0.0
+    # Share of UNet captions that open with a style phrase, retro or modern (phrasing.style_phrases), though
+    # every picture is modern. The text encoder is frozen and knows "retro": without this, the UNet never sees
+    # the person's words in a style phrase's context and misreads them there ("retro anime style, a young girl"
+    # drew boys: gender 0.40 on base-v3). It cannot learn what retro looks like — no retro picture reaches the
+    # UNet — so the style itself still comes from fine-tuning.
+    style_words: float = 0.0
 
 
 def _step_seed(seed: int, phase: str, step: int) -> int:

@@ -60,7 +60,7 @@ def reproduce_flags(cfg) -> str:
     flags = {"init_from": "--init-from", "latent_channels": "--latent-channels",
              "text_encoder_from": "--text-encoder-from", "vae_feature_from": "--vae-feature-from",
              "vae_feature_weight": "--vae-feature-weight", "indonesian": "--indonesian", "paraphrase": "--paraphrase",
-             "unet_lr": "--unet-lr"}
+             "style_words": "--style-words", "unet_lr": "--unet-lr"}
     return "".join(f" {flag} {getattr(cfg, name)}" for name, flag in flags.items()
                    if getattr(cfg, name) != getattr(default, name))
 
@@ -92,6 +92,9 @@ def card_text(run: PretrainRun, info: dict) -> str:
            "already mean something"] if run.cfg.text_encoder_from else []),
         *([f"* captions: {run.cfg.indonesian:.0%} Bahasa Indonesia, {run.cfg.paraphrase:.0%} of English ones "
            "paraphrased (training/miniworld/phrasing.py)"] if run.cfg.indonesian or run.cfg.paraphrase else []),
+        *([f"* style words: {run.cfg.style_words:.0%} of captions open with a style phrase, retro or modern "
+           "(phrasing.style_phrases), on modern pictures only: the person's words read the same after one"]
+          if run.cfg.style_words else []),
         *([f"* initialised from `{run.cfg.init_from}` (its VAE kept; UNet and text encoder trained on)"]
           if run.cfg.init_from else []),
         f"* weights: {info['dtype']} safetensors, {info['size_mb']:.1f} MB in all; UNet and text encoder: "

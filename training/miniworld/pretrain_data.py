@@ -10,7 +10,7 @@ import numpy as np
 
 from .attributes import Attributes, sample_attributes
 from .captions import caption
-from .phrasing import describe
+from .phrasing import describe, style_phrases
 from .render import render
 
 NEUTRAL_PREFIXES = ("a portrait of ", "a picture of ", "an anime drawing of ", "anime style, ", "illustration, ",
@@ -57,13 +57,22 @@ def build_pool(cfg, progress: Callable[[int], None] | None = None) -> dict:
 
 def augment_caption(attrs: Attributes, rnd: random.Random, cfg) -> str:
     """A modern caption, its phrases maybe shuffled / dropped, maybe behind a neutral prefix; '' for dropout.
-    With cfg.indonesian / cfg.paraphrase, a share of captions are other phrasings (phrasing.describe)."""
+    With cfg.indonesian / cfg.paraphrase, a share of captions are other phrasings (phrasing.describe); with
+    cfg.style_words, a share start with a style phrase of their language (phrasing.style_phrases)."""
     if rnd.random() < cfg.caption_dropout:
         return ""
+    text, lang = _phrasing(attrs, rnd, cfg)
+    if cfg.style_words and rnd.random() < cfg.style_words:
+        text = f"{rnd.choice(style_phrases(lang))}, {text}"
+    return text
+
+
+def _phrasing(attrs: Attributes, rnd: random.Random, cfg) -> tuple[str, str]:
+    """(caption, language) before the style-word augmentation."""
     if cfg.indonesian or cfg.paraphrase:
         lang = "id" if rnd.random() < cfg.indonesian else "en"
         if lang == "id" or rnd.random() < cfg.paraphrase:
-            return describe(attrs, "modern", rnd, lang, shuffle=cfg.shuffle_prob, prefix=cfg.prefix_prob)
+            return describe(attrs, "modern", rnd, lang, shuffle=cfg.shuffle_prob, prefix=cfg.prefix_prob), lang
     phrases = caption(attrs, "modern").split(", ")
     kept = [p for p in phrases if rnd.random() >= cfg.phrase_drop] or [rnd.choice(phrases)]
     if rnd.random() < cfg.shuffle_prob:
@@ -71,4 +80,4 @@ def augment_caption(attrs: Attributes, rnd: random.Random, cfg) -> str:
     text = ", ".join(kept)
     if rnd.random() < cfg.prefix_prob:
         text = rnd.choice(NEUTRAL_PREFIXES) + text
-    return text
+    return text, "en"

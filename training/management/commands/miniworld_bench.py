@@ -49,6 +49,9 @@ class Command(BaseCommand):
                             help="UNet LoRA learning rate (--method lora).")
         parser.add_argument("--prior-loss-weight", type=float, default=d["prior_loss_weight"].default,
                             help="Weight of the class pictures' loss (prior preservation).")
+        parser.add_argument("--instance-prompt", default=d["instance_prompt"].default,
+                            help="The fine-tune's instance prompt, which retro captions and evaluation prompts start "
+                                 "with: the style phrase, or a DreamBooth identifier such as 'sks style'.")
         parser.add_argument("--threads", type=int, default=1, help="torch threads (1 on a shared machine).")
 
     def handle(self, *args, **o):
@@ -59,7 +62,8 @@ class Command(BaseCommand):
                                     method=o["method"], reg_weight=o["reg_weight"], eval_n=o["eval_n"],
                                     num_class_images=o["num_class_images"],
                                     train_text_encoder=o["train_text_encoder"], lora_rank=o["rank"],
-                                    lora_learning_rate=o["lora_lr"], prior_loss_weight=o["prior_loss_weight"])
+                                    lora_learning_rate=o["lora_lr"], prior_loss_weight=o["prior_loss_weight"],
+                                    instance_prompt=o["instance_prompt"])
         except bench.BenchError as exc:
             raise CommandError(str(exc)) from None
         started = time.perf_counter()
@@ -96,4 +100,4 @@ def args_of(o: dict) -> list[str]:
             f"--steps {','.join(map(str, o['steps']))}", f"--regs {o['regs']}", f"--method {o['method']}",
             f"--reg-weight {o['reg_weight']}", f"--eval-n {o['eval_n']}",
             f"--num-class-images {o['num_class_images']}", f"--rank {o['rank']}", f"--lora-lr {o['lora_lr']}",
-            f"--prior-loss-weight {o['prior_loss_weight']}"] + (["--train-text-encoder"] if o["train_text_encoder"] else [])
+            f"--prior-loss-weight {o['prior_loss_weight']}", f"--instance-prompt '{o['instance_prompt']}'"] + (["--train-text-encoder"] if o["train_text_encoder"] else [])

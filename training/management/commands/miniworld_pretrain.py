@@ -58,6 +58,9 @@ class Command(BaseCommand):
                             help="Share of UNet captions in Bahasa Indonesia (training/miniworld/phrasing.py).")
         parser.add_argument("--paraphrase", type=float, default=d.paraphrase,
                             help="Share of English UNet captions paraphrased (synonyms, word order).")
+        parser.add_argument("--style-words", type=float, default=d.style_words,
+                            help="Share of UNet captions opening with a style phrase, retro or modern, on modern "
+                                 "pictures: the person's words are then read the same after a style phrase.")
         parser.add_argument("--unet-lr", type=float, default=d.unet_lr,
                             help="UNet learning rate (constant after warmup); lower it to continue a run with --init-from.")
         parser.add_argument("--tiny", action="store_true", help="Tiny sizes for a smoke test (minutes → seconds).")
@@ -68,7 +71,8 @@ class Command(BaseCommand):
                              init_from=options["init_from"], latent_channels=options["latent_channels"],
                              text_encoder_from=options["text_encoder_from"], indonesian=options["indonesian"],
                              paraphrase=options["paraphrase"], vae_feature_from=options["vae_feature_from"],
-                             vae_feature_weight=options["vae_feature_weight"], unet_lr=options["unet_lr"])
+                             vae_feature_weight=options["vae_feature_weight"], unet_lr=options["unet_lr"],
+                             style_words=options["style_words"])
         if options["tiny"]:
             cfg = dataclasses.replace(cfg, vae_channels=(8, 16, 16), unet_channels=(32, 32, 32), text_hidden=32,
                                       text_layers=1, unet_heads=4, vae_batch=4, unet_batch=4, encode_batch=16)
