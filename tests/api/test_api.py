@@ -24,12 +24,14 @@ Status = GenerationJob.Status
 
 # --------------------------------------------------------------------------- authentication
 
+ANY_ID = uuid.UUID("3f2b8c1e-7a6d-4c1b-9e0f-5d4c3b2a1908")  # fixed: every xdist worker must collect the same test ids
+
 
 @pytest.mark.parametrize("method,path", [
-    ("get", "/api/generations/"), ("post", "/api/generations/"), ("get", f"/api/generations/{uuid.uuid4()}/"),
-    ("post", f"/api/generations/{uuid.uuid4()}/cancel/"), ("get", "/api/images/"),
-    ("get", f"/api/images/{uuid.uuid4()}/"), ("patch", f"/api/images/{uuid.uuid4()}/"),
-    ("delete", f"/api/images/{uuid.uuid4()}/"), ("get", "/api/models/"),
+    ("get", "/api/generations/"), ("post", "/api/generations/"), ("get", f"/api/generations/{ANY_ID}/"),
+    ("post", f"/api/generations/{ANY_ID}/cancel/"), ("get", "/api/images/"),
+    ("get", f"/api/images/{ANY_ID}/"), ("patch", f"/api/images/{ANY_ID}/"),
+    ("delete", f"/api/images/{ANY_ID}/"), ("get", "/api/models/"),
 ])
 def test_no_credentials_is_401_with_www_authenticate(method, path):
     response = getattr(APIClient(), method)(path)
