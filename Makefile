@@ -48,8 +48,8 @@ serve: install
 	  --threads $${WEB_THREADS:-4} --timeout 60 --graceful-timeout 20 --access-logfile -
 
 # lint-imports: the layers in .importlinter (engines import no Django/RQ/Redis, generator never imports training).
-# TEST_WORKERS processes (pytest-xdist; default 1 = no xdist: with 2, four worker-subprocess tests failed in CI;
-# xdist), each with its own test database and Redis db (retroportal/settings_test.py).
+# TEST_WORKERS processes (pytest-xdist; default 1. With 2, four tests failed: the workers share MEDIA_ROOT, set
+# by the controller, so run folders keyed by primary key collide; each gets its own database and Redis db.)
 TEST_WORKERS ?= 1
 test: install-dev browser
 	$(VENV)/bin/lint-imports
