@@ -2,7 +2,8 @@
 
 Three splits of `n` pictures each, on attribute combinations the base model never saw (pretrain.held_out):
 
-* retro  — "retro anime style, <full caption>" (the instance prompt, then the caption): style adoption (share the classifier reads as retro), prompt
+* retro  — "retro anime style, <full caption>" (the instance prompt, then the caption): style adoption (share
+  the classifier reads as retro), prompt
   fidelity (per-attribute accuracy), background generalization (accuracy on the backgrounds the fine-tune set
   lacks or barely has) and background collapse (share drawn as a flower garden, the set's majority scene,
   when the prompt asked for another);

@@ -3,7 +3,8 @@
 ``export_dataset(out, n=50, seed=0, style="retro", size=64)`` writes ``0000.png …``, a same-stem ``.txt``
 caption for each, and ``labels.jsonl`` (one JSON object a line: file, caption, seed, style, attribute names and
 class indices). Retro captions start with ``style_phrase`` ("retro anime style"; a DreamBooth identifier
-such as "sks style" for the bench's instance-prompt comparison). Like a scraped set, the backgrounds are skewed: ``SCRAPED_BACKGROUNDS`` gives the proportions
+such as "sks style" for the bench's instance-prompt comparison). Like a scraped set, the backgrounds are skewed:
+``SCRAPED_BACKGROUNDS`` gives the proportions
 (60% flower garden, 20% beach, 12% village, 8% city at night; market and classroom never appear); counts are
 allocated exactly (largest remainder) and shuffled, every other attribute is uniform.
 

@@ -49,7 +49,7 @@ class Phrasebook:
     background: dict  # background value -> options
     retro: tuple  # style phrases, placed first
     prefixes: tuple  # neutral openers
-    modern: tuple = ()  # other style phrases (pretrain's style-word augmentation: modern pictures)
+    modern: tuple  # other style phrases (pretrain's style-word augmentation: modern pictures)
 
 
 EN = Phrasebook(

@@ -100,4 +100,5 @@ def args_of(o: dict) -> list[str]:
             f"--steps {','.join(map(str, o['steps']))}", f"--regs {o['regs']}", f"--method {o['method']}",
             f"--reg-weight {o['reg_weight']}", f"--eval-n {o['eval_n']}",
             f"--num-class-images {o['num_class_images']}", f"--rank {o['rank']}", f"--lora-lr {o['lora_lr']}",
-            f"--prior-loss-weight {o['prior_loss_weight']}", f"--instance-prompt '{o['instance_prompt']}'"] + (["--train-text-encoder"] if o["train_text_encoder"] else [])
+            f"--prior-loss-weight {o['prior_loss_weight']}", f"--instance-prompt '{o['instance_prompt']}'"] + \
+        (["--train-text-encoder"] if o["train_text_encoder"] else [])

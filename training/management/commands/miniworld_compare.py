@@ -7,6 +7,7 @@ import torch
 from django.core.management.base import BaseCommand, CommandError
 
 from generator.engine.files import write_atomic
+from training.miniworld.captions import RETRO_PREFIX
 
 SHEET_PROMPTS = [
     "a young girl with pink long hair and glasses, holding an umbrella, red shirt, in a market",
@@ -43,7 +44,7 @@ class Command(BaseCommand):
                 raise CommandError(f"--model {spec!r}: expected LABEL=FOLDER or LABEL=FOLDER+LORA.safetensors")
             folder, _, lora = path.partition("+")
             pipes[label] = load_pipeline(folder, device="cpu", dtype=torch.float32, lora=lora or None).pipeline
-        prompts = [("retro anime style, " if o["retro"] else "") + p for p in SHEET_PROMPTS]
+        prompts = [(RETRO_PREFIX if o["retro"] else "") + p for p in SHEET_PROMPTS]
         sheet = side_by_side(pipes, prompts)
         sheet.save(o["out"])
         self.stdout.write(f"wrote {o['out']} ({sheet.width}x{sheet.height})")
