@@ -48,9 +48,9 @@ serve: install
 	  --threads $${WEB_THREADS:-4} --timeout 60 --graceful-timeout 20 --access-logfile -
 
 # lint-imports: the layers in .importlinter (engines import no Django/RQ/Redis, generator never imports training).
-# TEST_WORKERS processes (pytest-xdist; default 1. With 2, four tests failed: the workers share MEDIA_ROOT, set
-# by the controller, so run folders keyed by primary key collide; each gets its own database and Redis db.)
-TEST_WORKERS ?= 1
+# TEST_WORKERS processes (pytest-xdist; default one per core: getconf, as nproc obeys OMP_NUM_THREADS; 1 = no
+# xdist), each with its own test database, Redis db and MEDIA_ROOT (retroportal/settings_test.py).
+TEST_WORKERS ?= $(shell getconf _NPROCESSORS_ONLN 2>/dev/null || echo 1)
 test: install-dev browser
 	$(VENV)/bin/lint-imports
 	$(PY) -m pytest $(if $(filter-out 1,$(TEST_WORKERS)),-n $(TEST_WORKERS)) $(PYTEST_ARGS)
