@@ -199,6 +199,44 @@ def test_command_continues_from_an_exported_pipeline_keeping_its_vae(tmp_path):
     assert "--vae-steps" not in card  # the continued run trained no VAE, so its reproduce line names none
 
 
+def test_grow_attention_adds_identity_attention_blocks_that_then_train():
+    from training.miniworld.pretrain_models import attention_from, build_unet, grow_attention
+
+    torch.manual_seed(0)
+    unet = build_unet(MICRO).eval()
+    grown = grow_attention(unet, 0).eval()
+    assert (attention_from(unet), attention_from(grown)) == (1, 0)
+    assert grown.config.down_block_types[0] == "CrossAttnDownBlock2D"
+    assert grown.config.up_block_types[-1] == "CrossAttnUpBlock2D"
+    old, new = unet.state_dict(), grown.state_dict()
+    assert all(torch.equal(old[k], new[k]) for k in old)  # every weight carried over
+    added = [k for k in new if k not in old]
+    assert added and all(k.startswith(("down_blocks.0.attentions.", "up_blocks.2.attentions.")) for k in added)
+    x, t, h = torch.randn(2, 4, 16, 16), torch.tensor([10, 900]), torch.randn(2, 77, MICRO.text_hidden)
+    with torch.no_grad():
+        assert torch.allclose(unet(x, t, h).sample, grown(x, t, h).sample, atol=1e-6)  # the same function
+    grown.train()
+    grown(x, t, h).sample.pow(2).mean().backward()
+    proj = grown.down_blocks[0].attentions[0].proj_out.weight
+    assert proj.grad is not None and proj.grad.abs().sum() > 0  # the zeroed projection learns first
+    assert grow_attention(grown, 1) is grown and grow_attention(grown, 0) is grown  # never removed
+
+
+def test_command_grows_attention_of_a_continued_unet(tmp_path):
+    first = tmp_path / "first"
+    call_command("miniworld_pretrain", "--out", str(first), "--tiny", "--vae-steps", "2", "--unet-steps", "2",
+                 "--pool-modern", "16", "--pool-retro", "4")
+    call_command("miniworld_pretrain", "--out", str(tmp_path / "grown"), "--init-from", str(first / "pipeline"),
+                 "--unet-attention-from", "0", "--unet-steps", "2", "--pool-modern", "16", "--pool-retro", "4")
+    after = tmp_path / "grown" / "pipeline"
+    config = json.loads((after / "unet" / "config.json").read_text())
+    assert config["down_block_types"][0] == "CrossAttnDownBlock2D"
+    assert "--unet-attention-from 0" in (after / "README.md").read_text()
+    call_command("miniworld_pretrain", "--out", str(tmp_path / "grown"), "--resume", "--init-from",
+                 str(first / "pipeline"), "--unet-attention-from", "0", "--unet-steps", "3", "--pool-modern", "16",
+                 "--pool-retro", "4")  # the checkpoint of the grown UNet loads into the rebuilt one
+
+
 def test_pretrain_modules_never_import_django():
     code = ("import sys, training.miniworld.pretrain, training.miniworld.pretrain_eval, "
             "training.miniworld.pretrain_card; bad = [m for m in sys.modules if m == 'django' or "

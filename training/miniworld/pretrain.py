@@ -40,7 +40,8 @@ from generator.engine.files import write_atomic
 from .attributes import Attributes
 from .feature_loss import FeatureLoss
 from .pretrain_export import to_float
-from .pretrain_models import SCHEDULE, build_text_encoder, build_unet, build_vae, build_pipeline, load_initial_models
+from .pretrain_models import (SCHEDULE, build_pipeline, build_text_encoder, build_unet, build_vae, grow_attention,
+                              load_initial_models)
 from .pretrain_data import augment_caption, build_pool
 from .text_encoder import text_encoder_from_dir
 from .text_encoder import tokenizer as open_clip_tokenizer
@@ -68,7 +69,9 @@ class PretrainConfig:
     # UNet + text encoder
     unet_channels: tuple = (64, 128, 128)
     unet_layers: int = 1
-    unet_attention_from: int = 1  # first block with cross-attention (self-attention at 16x16 doubles the cost)
+    # First down block with attention (self-attention at 16x16 doubles the cost). With init_from, a lower value
+    # grows the loaded UNet (pretrain_models.grow_attention: the new blocks start as identities).
+    unet_attention_from: int = 1
     unet_heads: int = 8  # attention head dim
     text_hidden: int = 64
     text_layers: int = 3
@@ -210,7 +213,7 @@ def initial_models(cfg: PretrainConfig, pad_token_id: int) -> tuple:
     frozen = text_encoder_from_dir(cfg.text_encoder_from).requires_grad_(False) if cfg.text_encoder_from else None
     if cfg.init_from:
         vae, text_encoder, unet = load_initial_models(cfg.init_from)
-        return vae, frozen or text_encoder, unet
+        return vae, frozen or text_encoder, grow_attention(unet, cfg.unet_attention_from, cfg.seed)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg.seed)
         vae = build_vae(cfg)

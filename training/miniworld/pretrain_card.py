@@ -60,7 +60,8 @@ def reproduce_flags(cfg) -> str:
     flags = {"init_from": "--init-from", "latent_channels": "--latent-channels",
              "text_encoder_from": "--text-encoder-from", "vae_feature_from": "--vae-feature-from",
              "vae_feature_weight": "--vae-feature-weight", "indonesian": "--indonesian", "paraphrase": "--paraphrase",
-             "style_words": "--style-words", "unet_lr": "--unet-lr"}
+             "style_words": "--style-words", "unet_lr": "--unet-lr",
+             "unet_attention_from": "--unet-attention-from"}
     return "".join(f" {flag} {getattr(cfg, name)}" for name, flag in flags.items()
                    if getattr(cfg, name) != getattr(default, name))
 

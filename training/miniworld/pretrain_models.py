@@ -64,6 +64,39 @@ def build_pipeline(vae, text_encoder, unet, tokenizer=None):
     return pipe
 
 
+def attention_from(unet) -> int:
+    """Index of the first down block with (cross-)attention."""
+    types = list(unet.config.down_block_types)
+    return next((i for i, t in enumerate(types) if t.startswith("CrossAttn")), len(types))
+
+
+def grow_attention(unet, first: int, seed: int = 0):
+    """`unet` with attention from down block `first` on (and in the matching up blocks), computing exactly what
+    `unet` computed: its weights are copied and every new transformer's output projection starts at zero, so the
+    new blocks begin as identities (residual) and training only adds to what the model already knows — the
+    zero-initialised additions of ControlNet (Zhang et al., 2023). A UNet that already attends from `first` is
+    returned as it is; attention is never removed."""
+    from diffusers import UNet2DConditionModel
+
+    if first >= attention_from(unet):
+        return unet
+    n = len(unet.config.down_block_types)
+    down = ["DownBlock2D" if i < first else "CrossAttnDownBlock2D" for i in range(n)]
+    config = {**unet.config, "down_block_types": tuple(down),
+              "up_block_types": tuple(b.replace("Down", "Up") for b in reversed(down))}
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        grown = UNet2DConditionModel.from_config(config)
+    missing, unexpected = grown.load_state_dict(unet.state_dict(), strict=False)
+    new = [k for k in missing if ".attentions." not in k]
+    if new or unexpected:
+        raise ValueError(f"grow_attention: weights that do not carry over: {(new + unexpected)[:5]}")
+    with torch.no_grad():
+        for name, module in grown.named_modules():
+            if name.endswith("proj_out") and f"{name}.weight" in missing:
+                module.weight.zero_()
+                module.bias.zero_()
+    return grown
 
 
 class InitFromError(ValueError):

@@ -61,6 +61,10 @@ class Command(BaseCommand):
         parser.add_argument("--style-words", type=float, default=d.style_words,
                             help="Share of UNet captions opening with a style phrase, retro or modern, on modern "
                                  "pictures: the person's words are then read the same after a style phrase.")
+        parser.add_argument("--unet-attention-from", type=int, default=d.unet_attention_from,
+                            help="First UNet block with attention (0: also on the full latent grid, for small "
+                                 "features; about twice the step time). With --init-from, a lower value grows the "
+                                 "loaded UNet; its new attention blocks start as identities.")
         parser.add_argument("--unet-lr", type=float, default=d.unet_lr,
                             help="UNet learning rate (constant after warmup); lower it to continue a run with --init-from.")
         parser.add_argument("--tiny", action="store_true", help="Tiny sizes for a smoke test (minutes → seconds).")
@@ -72,7 +76,8 @@ class Command(BaseCommand):
                              text_encoder_from=options["text_encoder_from"], indonesian=options["indonesian"],
                              paraphrase=options["paraphrase"], vae_feature_from=options["vae_feature_from"],
                              vae_feature_weight=options["vae_feature_weight"], unet_lr=options["unet_lr"],
-                             style_words=options["style_words"])
+                             style_words=options["style_words"],
+                             unet_attention_from=options["unet_attention_from"])
         if options["tiny"]:
             cfg = dataclasses.replace(cfg, vae_channels=(8, 16, 16), unet_channels=(32, 32, 32), text_hidden=32,
                                       text_layers=1, unet_heads=4, vae_batch=4, unet_batch=4, encode_batch=16)
