@@ -17,12 +17,12 @@ from .classifier import classify
 from .pretrain_eval import generate
 
 
-def side_by_side(pipes: dict, prompts: list[str], seed: int = 7, scale: int = 2, steps: int = 20,
-                 guidance: float = 5.0) -> Image.Image:
-    """One row per model (label on the left), one column per prompt; picture i of every row uses seed + i."""
+def side_by_side(pipes: dict, prompts: list[str], seed: int = 7, scale: int = 2) -> Image.Image:
+    """One row per model (label on the left), one column per prompt; picture i of every row uses seed + i
+    (the site's default sampler, steps and CFG: pretrain_eval.generate)."""
     rows = {}
     for name, pipe in pipes.items():
-        rows[name] = [generate(pipe, [p], seed=seed + i, steps=steps, guidance=guidance)[0]
+        rows[name] = [generate(pipe, [p], seed=seed + i)[0]
                       for i, p in enumerate(prompts)]
     w, h = next(iter(rows.values()))[0].size
     label_w = 6 * max(len(n) for n in rows) + 12  # PIL's default bitmap font: ~6 px a character

@@ -13,7 +13,7 @@ from .classifier import machine
 from .captions import caption
 from .pretrain import PretrainConfig, PretrainRun
 from .pretrain_export import export_pipeline, folder_size, n_params, reconstruction_report
-from .pretrain_eval import evaluate_pipeline, generate, grid, held_out_prompts
+from .pretrain_eval import SITE, evaluate_pipeline, generate, grid, held_out_prompts
 
 SAMPLE_SEED = 7
 # (caption style, prompt set) pairs judged at export: the template in both forms, English paraphrases, Indonesian.
@@ -44,9 +44,9 @@ def loss_plot(history: dict) -> Image.Image:
     return Image.open(io.BytesIO(buf.getvalue())).convert("RGB")
 
 
-def sample_grid(pipe, n: int = 16, steps: int = 20, guidance: float = 5.0) -> tuple[Image.Image, list[str]]:
+def sample_grid(pipe, n: int = 16) -> tuple[Image.Image, list[str]]:
     prompts = [caption(a, "modern") for a in held_out_prompts(n, seed=SAMPLE_SEED)]
-    return grid(generate(pipe, prompts, seed=SAMPLE_SEED, steps=steps, guidance=guidance)), prompts
+    return grid(generate(pipe, prompts, seed=SAMPLE_SEED)), prompts
 
 
 def _table(accuracy: dict) -> str:
@@ -150,7 +150,7 @@ def card_text(run: PretrainRun, info: dict) -> str:
         lines += ["(not evaluated at export)", ""]
     lines += [
         "## Loss curves", "", "![loss](loss.png)", "",
-        "## Samples (held-out prompts, 20 steps, CFG 5)", "", "![samples](samples.png)", "",
+        f"## Samples (held-out prompts, {SITE.steps} steps {SITE.scheduler}, CFG {SITE.guidance_scale:g})", "", "![samples](samples.png)", "",
         "Prompts, row by row: " + "; ".join(f"`{p}`" for p in info["sample_prompts"]), "",
         "## Config", "", "```json", json.dumps(cfg, indent=1), "```", "",
     ]

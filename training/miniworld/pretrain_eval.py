@@ -3,7 +3,9 @@
 Prompts are ``caption()`` of attribute combinations that pretraining held out (``pretrain.held_out``), so the
 score measures composition of known words, not recall of training pictures. For every prompt the classifier
 reads the generated picture back; accuracy per attribute is the share of pictures showing what the prompt
-asked for, and ``modern_share`` the share classified as the modern style.
+asked for, and ``modern_share`` the share classified as the modern style. Pictures are drawn with the site's defaults
+(``GenerationParams``: DPM++ 2M, 20 steps, CFG 7), what a user of the website gets — not the PNDM sampler the
+exported folder names, which on these models loses hair and shirt colours at CFG ≥ 5.
 """
 from __future__ import annotations
 
@@ -14,6 +16,9 @@ import numpy as np
 import torch
 from PIL import Image
 
+from generator.engine.params import GenerationParams
+from generator.engine.schedulers import make_scheduler
+
 from .attributes import ATTRIBUTES, Attributes
 from .captions import caption
 from .phrasing import describe
@@ -21,6 +26,7 @@ from .classifier import classify
 from .pretrain_data import sample_held_out_attrs
 
 EVAL_SEED = 424242
+SITE = GenerationParams(prompt="")  # the website's, API's and CLI's defaults
 
 
 def held_out_prompts(n: int, seed: int = EVAL_SEED, mod: int = 10) -> list[Attributes]:
@@ -28,9 +34,16 @@ def held_out_prompts(n: int, seed: int = EVAL_SEED, mod: int = 10) -> list[Attri
     return [sample_held_out_attrs(rng, mod) for _ in range(n)]
 
 
+def with_sampler(pipe, sampler: str):
+    """A pipeline sharing `pipe`'s networks with sampler `sampler` (generator.engine names); `pipe` is unchanged."""
+    return type(pipe)(**{**pipe.components, "scheduler": make_scheduler(sampler, pipe.scheduler.config)})
+
+
 @torch.no_grad()
-def generate(pipe, prompts: list[str], seed: int = 0, steps: int = 20, guidance: float = 5.0, size: int = 64,
-             batch: int = 25, negative: str = "") -> list[Image.Image]:
+def generate(pipe, prompts: list[str], seed: int = 0, steps: int = SITE.steps, guidance: float = SITE.guidance_scale,
+             size: int = 64, batch: int = 25, negative: str = "", sampler: str = SITE.scheduler) -> list[Image.Image]:
+    pipe = with_sampler(pipe, sampler)
+    pipe.set_progress_bar_config(disable=True)
     images = []
     for start in range(0, len(prompts), batch):
         chunk = prompts[start:start + batch]
@@ -63,16 +76,17 @@ def prompts_for(attrs: list[Attributes], style: str, prompt_set: str = "caption"
     return [describe(a, style, rnd, lang) for a in attrs]
 
 
-def evaluate_pipeline(pipe, n: int = 100, style: str = "modern", steps: int = 20, guidance: float = 5.0,
-                      seed: int = EVAL_SEED, size: int = 64, prompt_set: str = "caption") -> tuple[dict, list[Image.Image]]:
+def evaluate_pipeline(pipe, n: int = 100, style: str = "modern", steps: int = SITE.steps,
+                      guidance: float = SITE.guidance_scale, seed: int = EVAL_SEED, size: int = 64,
+                      prompt_set: str = "caption", sampler: str = SITE.scheduler) -> tuple[dict, list[Image.Image]]:
     """Generate one picture per held-out prompt (captions in `style`) and score it; returns (report, images)."""
     attrs = held_out_prompts(n, seed)
     prompts = prompts_for(attrs, style, prompt_set, seed)
     started = time.perf_counter()
-    images = generate(pipe, prompts, seed=seed, steps=steps, guidance=guidance, size=size)
+    images = generate(pipe, prompts, seed=seed, steps=steps, guidance=guidance, size=size, sampler=sampler)
     report = score(images, attrs)
     report.update(n=n, prompt_style=style, prompt_set=prompt_set, steps=steps, guidance=guidance, size=size,
-                  scheduler=type(pipe.scheduler).__name__, seconds=round(time.perf_counter() - started, 1),
+                  scheduler=sampler, seconds=round(time.perf_counter() - started, 1),
                   example_prompt=prompts[0])
     return report, images
 
