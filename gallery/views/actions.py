@@ -1,7 +1,8 @@
 """POST actions: like, report, tags, and the gallery's bulk actions (publish, unpublish, delete, collect, zip)."""
+import uuid
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import ValidationError
 from django.db import IntegrityError
 from django.http import JsonResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect
@@ -76,21 +77,28 @@ def set_tags(request, pk):
 BULK_ACTIONS = ("publish", "unpublish", "delete", "collect", "download")
 
 
+def _uuids(values: list[str]) -> list[uuid.UUID]:
+    out = []
+    for value in values:
+        try:
+            out.append(uuid.UUID(value))
+        except ValueError:
+            continue
+    return out
+
+
 @login_required
 @require_POST
 def bulk(request):
     """Act on the selected pictures (`ids`). Publish/unpublish/delete touch only one's own; collect and
-    download take any the user may see (visible_to) — ids of anything else are silently not there."""
-    action, ids = request.POST.get("action", ""), request.POST.getlist("ids")[:BULK_MAX]
+    download take any the user may see (visible_to) — ids of anything else, or malformed ones, are silently
+    not there: one stale or mangled id does not drop the rest of the selection."""
+    action, ids = request.POST.get("action", ""), _uuids(request.POST.getlist("ids")[:BULK_MAX])
     if action not in BULK_ACTIONS:
         messages.error(request, f"action: choose one of {', '.join(BULK_ACTIONS)}.")
         return back(request, "gallery")
-    visible = GeneratedImage.objects.visible_to(request.user)
-    try:
-        selected = visible.filter(pk__in=ids)
-        count = selected.count()
-    except ValidationError:  # a malformed id: nothing selected
-        selected, count = visible.none(), 0
+    selected = GeneratedImage.objects.visible_to(request.user).filter(pk__in=ids)
+    count = selected.count()
     if not count:
         messages.error(request, "Select at least one picture first.")
         return back(request, "gallery")

@@ -29,3 +29,14 @@ def test_gallery_pages_answer_for_each_kind_of_visitor(client, alice, bob, pictu
     r = alice_client.post(f"/images/{pub.pk}/tags/", {"tags": "Red Hair, 80s , red hair"})
     r = alice_client.get("/gallery/?tag=red-hair"); assert "red-hair" in r.content.decode()
     r = bob_client.post(f"/images/{pub.pk}/report/", {"reason": "spam"}); assert r.status_code == 302
+
+
+def test_a_malformed_id_in_a_bulk_selection_does_not_drop_the_rest(alice_client, picture):
+    keep = picture(prompt="kept in the selection", public=False)
+    other = picture(prompt="also selected", public=False)
+    r = alice_client.post("/gallery/bulk/", {"action": "publish", "ids": ["not-a-uuid", str(keep.pk), "", str(other.pk)]})
+    assert r.status_code == 302
+    keep.refresh_from_db(), other.refresh_from_db()
+    assert keep.is_public and other.is_public
+    r = alice_client.post("/gallery/bulk/", {"action": "publish", "ids": ["not-a-uuid"]}, follow=True)
+    assert "Select at least one picture first." in r.content.decode()
