@@ -23,6 +23,21 @@ def test_registers_a_tiny_folder_with_detected_architecture_and_size(db, tiny_sd
     assert list(AIModel.objects.filter(is_default=True).values_list("name", flat=True)) == ["tiny-sd2"]
 
 
+def test_registers_an_upscaler_with_its_detected_scale(db, tiny_upscaler_path, tmp_path, capsys):
+    call_command("add_model", "--name", "tiny-esrgan", "--path", str(tiny_upscaler_path), "--upscaler")
+    entry = AIModel.objects.get(name="tiny-esrgan")
+    assert (entry.kind, entry.architecture, entry.upscale_factor, entry.is_default) == ("upscaler", "ESRGAN", 2, False)
+    assert list(AIModel.objects.upscalers().values_list("name", flat=True)) == ["tiny-esrgan"]
+    assert f"added tiny-esrgan: upscaler, ESRGAN x2, {tiny_upscaler_path}" in capsys.readouterr().out
+    with pytest.raises(CommandError, match=r"^--upscaler: an upscaler has no --default; it is offered as"):
+        call_command("add_model", "--name", "up2", "--path", str(tiny_upscaler_path), "--upscaler", "--default")
+    (tmp_path / "x.safetensors").write_bytes(b"not weights")
+    with pytest.raises(CommandError) as refused:
+        call_command("add_model", "--name", "up3", "--path", str(tmp_path / "x.safetensors"), "--upscaler")
+    assert str(refused.value).startswith("--path: ") and "\n" not in str(refused.value)
+    assert AIModel.objects.count() == 1
+
+
 @pytest.mark.parametrize("path, words", [
     ("/nonexistent/model-folder", "not found"),
     ("{tmp}/weights.ckpt", "pickle"),

@@ -19,6 +19,8 @@ class Command(BaseCommand):
         parser.add_argument("--path", required=True, help="diffusers folder, .safetensors file, or hub id org/repo")
         parser.add_argument("--default", action="store_true", help="make it the default model (only one is)")
         parser.add_argument("--lora-of", metavar="BASE_NAME", help="--path is a LoRA for this registered base model")
+        parser.add_argument("--upscaler", action="store_true",
+                            help="--path is an ESRGAN-family upscaler file for the hires fix (scale detected)")
         parser.add_argument("--lora-scale", type=float, default=1.0)
         parser.add_argument("--finetuned-from", metavar="BASE_NAME", help="record the base model a fine-tune came from")
         parser.add_argument("--description", default="")
@@ -35,6 +37,8 @@ class Command(BaseCommand):
             raise CommandError(f"--name {name!r} must be a slug (letters, digits, - and _), e.g. {slugify(name)!r}")
         path = options["path"]
         source = str(Path(path).expanduser().resolve()) if Path(path).expanduser().exists() else path
+        if options["upscaler"]:
+            return self._add_upscaler(AIModel, name, source, options)
         parent = self._parent(AIModel, options["lora_of"] or options["finetuned_from"])
         if options["lora_of"]:
             kind, base_source, lora = AIModel.Kind.LORA, parent.source, source
@@ -64,6 +68,25 @@ class Command(BaseCommand):
         self.stdout.write(
             f"{verb} {entry.name}: {entry.kind}, {entry.architecture}, {entry.native_size}px, {entry.source}{default}"
         )
+
+    def _add_upscaler(self, AIModel, name, source, options):
+        from generator.engine.loading import ModelLoadError
+        from generator.engine.upscalers import load_upscaler
+
+        clash = [flag for flag in ("default", "lora_of", "finetuned_from") if options[flag]]
+        if clash:
+            raise CommandError(f"--upscaler: an upscaler has no {', '.join('--' + f.replace('_', '-') for f in clash)}"
+                               "; it is offered as hires_upscaler, not as a model to draw with")
+        try:
+            upscaler = load_upscaler(source, device="cpu", allow_pickle=options["allow_pickle"])
+        except ModelLoadError as exc:
+            raise CommandError(f"--path: {exc}") from exc
+        entry, created = AIModel.objects.update_or_create(name=name, defaults=dict(
+            source=source, kind=AIModel.Kind.UPSCALER, parent=None, architecture=upscaler.architecture,
+            upscale_factor=upscaler.scale, is_default=False,
+            **({"description": options["description"]} if options["description"] else {})))
+        self.stdout.write(f"{'added' if created else 'updated'} {entry.name}: upscaler, {entry.architecture} "
+                          f"x{entry.upscale_factor}, {entry.source}")
 
     def _parent(self, AIModel, base_name):
         if not base_name:
