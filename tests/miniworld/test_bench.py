@@ -7,6 +7,7 @@ from django.core.management import CommandError, call_command
 
 from training.miniworld import bench
 from training.miniworld.bench_eval import nearest_distance, normalized_entropy, pixels
+from training.miniworld.phrasing import style_phrases
 
 
 def test_micro_bench_trains_evaluates_compares_and_reports(tmp_path, capsys):
@@ -56,9 +57,18 @@ def test_micro_bench_trains_evaluates_compares_and_reports(tmp_path, capsys):
 
     # --ship publishes an evaluated LoRA snapshot with its model card; a full snapshot does not fit the budget
     lora = f"lora-n2-{reg}-s2"
-    call_command("miniworld_bench", *args, "--ship", lora, "--ship-to", str(tmp_path / "shipped"))
+    call_command("miniworld_bench", *args, "--ship", lora, "--ship-to", str(tmp_path / "shipped"), "--ship-n", "3")
     card = (tmp_path / "shipped" / "README.md").read_text()
     assert f"style adoption {results[lora]['style_adoption']:.3f}" in card and lora in card
+    # ... and how it reads retro prompts as users write them, Indonesian beside English, with the site's defaults
+    sets = {r["prompt_set"]: r for r in json.loads((tmp_path / "shipped" / "prompt-sets.json").read_text())}
+    assert sorted(sets) == ["caption", "indonesian", "paraphrase"] and {r["n"] for r in sets.values()} == {3}
+    assert sets["caption"]["example_prompt"].startswith("retro anime style, ")
+    assert sets["indonesian"]["example_prompt"].split(",")[0] in style_phrases("id")
+    assert {(r["scheduler"], r["steps"], r["guidance"]) for r in sets.values()} == {("dpmpp_2m", 20, 7.0)}
+    gender = f"{sets['indonesian']['accuracy']['gender']:.2f}"
+    assert any(line.startswith("| Bahasa Indonesia | ") and gender in line for line in card.splitlines())
+    assert "Bahasa Indonesia vs the template: largest shortfall" in card
     assert (tmp_path / "shipped" / "pytorch_lora_weights.safetensors").read_bytes() == \
         (out / "models" / lora / "pytorch_lora_weights.safetensors").read_bytes()
     with pytest.raises(CommandError, match="not a LoRA snapshot"):

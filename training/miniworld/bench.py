@@ -332,6 +332,29 @@ def run_evaluations(cfg: BenchConfig, models: list[str], log: Callable[[str], No
     return load_results(cfg)
 
 
+def prompt_sets_path(cfg: BenchConfig, model: str) -> Path:
+    return Path(cfg.out) / "prompt-sets" / f"{model}.json"
+
+
+def evaluate_prompt_sets(cfg: BenchConfig, model: str, n: int, log: Callable[[str], None]) -> list[dict]:
+    """A snapshot on retro prompts as users write them — the caption template, English paraphrases and Bahasa
+    Indonesia, each opening with a retro phrase of its language (phrasing.py) — with the site's sampler, steps and
+    CFG (pretrain_eval.SITE): how far Indonesian falls behind English. Computed once per model and n."""
+    from .bench_eval import load_model
+    from .pretrain_eval import PROMPT_SETS, evaluate_pipeline
+
+    path = prompt_sets_path(cfg, model)
+    if path.exists() and all(r["n"] == n for r in json.loads(path.read_text(encoding="utf-8"))):
+        return json.loads(path.read_text(encoding="utf-8"))
+    pipe = load_model(cfg.base_model, model_dir(cfg, model))
+    reports = []
+    for prompt_set in PROMPT_SETS:
+        log(f"  {model}: {n} retro prompts, {prompt_set}")
+        reports.append(evaluate_pipeline(pipe, n=n, style="retro", prompt_set=prompt_set)[0])
+    write_atomic(path, json.dumps(reports, indent=2))
+    return reports
+
+
 def load_results(cfg: BenchConfig) -> dict[str, dict]:
     return {p.stem: json.loads(p.read_text(encoding="utf-8"))
             for p in sorted((Path(cfg.out) / "evals").glob("*.json"))}
@@ -365,13 +388,20 @@ def run_comparison(cfg: BenchConfig, log: Callable[[str], None]) -> str | None:
     return best
 
 
-def ship(cfg: BenchConfig, model: str, out: str | Path, card: str) -> Path:
-    """Publish a LoRA snapshot (weights + the cell's loss curve + `card` as README.md) to `out`, atomically."""
-    from generator.engine.files import publish_dir
-
+def lora_snapshot(cfg: BenchConfig, model: str) -> Path:
+    """The folder of a LoRA snapshot; BenchError for a full one (only LoRAs fit the 40 MB budget)."""
     source = model_dir(cfg, model)
     if not (source / "pytorch_lora_weights.safetensors").exists():
         raise BenchError(f"--ship: {model} is not a LoRA snapshot in {source.parent} (only LoRAs fit the 40 MB budget)")
+    return source
+
+
+def ship(cfg: BenchConfig, model: str, out: str | Path, card: str) -> Path:
+    """Publish a LoRA snapshot (weights + the cell's loss curve, evaluations + `card` as README.md) to `out`,
+    atomically."""
+    from generator.engine.files import publish_dir
+
+    source = lora_snapshot(cfg, model)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
@@ -379,6 +409,8 @@ def ship(cfg: BenchConfig, model: str, out: str | Path, card: str) -> Path:
         shutil.copy2(source / name, tmp / name)
     shutil.copy2(eval_path(cfg, model).with_suffix(".png"), tmp / "samples.png")
     shutil.copy2(eval_path(cfg, model), tmp / "evaluation.json")
+    if prompt_sets_path(cfg, model).exists():
+        shutil.copy2(prompt_sets_path(cfg, model), tmp / "prompt-sets.json")
     (tmp / "README.md").write_text(card, encoding="utf-8")
     tmp.chmod(0o755)  # mkdtemp makes 0700 folders
     return publish_dir(tmp, out)

@@ -38,6 +38,9 @@ class Command(BaseCommand):
                             help="Publish this evaluated LoRA snapshot (e.g. lora-n50-l2sp-s1000) as the shipped "
                                  "retro model; no training or evaluation.")
         parser.add_argument("--ship-to", default=str(shipped.RETRO_LORA_DIR))
+        parser.add_argument("--ship-n", type=int, default=100,
+                            help="Held-out prompts per prompt set (template, paraphrases, Indonesian) judged for "
+                                 "the shipped model's card, with the site's defaults; 0 skips them.")
         parser.add_argument("--reg-weight", type=float, default=d["reg_weight"].default)
         parser.add_argument("--eval-n", type=int, default=d["eval_n"].default, help="Pictures per evaluation split.")
         parser.add_argument("--num-class-images", type=int, default=d["num_class_images"].default,
@@ -70,7 +73,7 @@ class Command(BaseCommand):
         log = self.stdout.write
         command = " ".join(["manage.py miniworld_bench"] + args_of(o))
         if o["ship"]:
-            return self.ship(cfg, o["ship"], o["ship_to"], command)
+            return self.ship(cfg, o["ship"], o["ship_to"], o["ship_n"], command)
         phases = ["train", "eval", "compare", "report"] if o["phase"] == "all" else [o["phase"]]
         if "train" in phases:
             with tqdm(desc="steps", unit="step", disable=None) as bar:
@@ -84,12 +87,16 @@ class Command(BaseCommand):
             log(f"report: {path}")
         log(f"done in {time.perf_counter() - started:.0f} s")
 
-    def ship(self, cfg: bench.BenchConfig, model: str, target: str, command: str) -> None:
+    def ship(self, cfg: bench.BenchConfig, model: str, target: str, n: int, command: str) -> None:
         results = bench.load_results(cfg)
         if model not in results:
             raise CommandError(f"--ship: {model} has no evaluation in {cfg.out}/evals; run --phase eval first")
+        if n < 0:
+            raise CommandError(f"--ship-n {n}: expected 0 or more")
         try:
-            out = bench.ship(cfg, model, target, retro_card(model, results[model], command))
+            bench.lora_snapshot(cfg, model)
+            prompt_sets = bench.evaluate_prompt_sets(cfg, model, n, self.stdout.write) if n else []
+            out = bench.ship(cfg, model, target, retro_card(model, results[model], command, prompt_sets))
         except bench.BenchError as exc:
             raise CommandError(str(exc)) from None
         self.stdout.write(f"shipped {model} to {out}")
