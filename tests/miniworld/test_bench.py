@@ -75,6 +75,11 @@ def test_micro_bench_trains_evaluates_compares_and_reports(tmp_path, capsys):
         call_command("miniworld_bench", *args, "--ship", "full-n2-none-s2", "--ship-to", str(tmp_path / "x"))
     assert not (tmp_path / "x").exists()
 
+    # a report over one step count asks no longer-vs-shorter question ("Does 2 steps … compared with 2?")
+    one = [a if a != "1,2" else "2" for a in args]
+    call_command("miniworld_bench", *one, "--phase", "report")
+    assert "collapse backgrounds compared with" not in (docs / "bench.md").read_text()
+
 
 def test_bench_settings_are_checked_before_any_work(tmp_path):
     with pytest.raises(CommandError, match="--regs: 'l1' is not one of none, l2, l2sp"):

@@ -199,8 +199,8 @@ def write_report(cfg, docs: str | Path, command: str) -> Path:
         ceiling_line(json.loads(reference_path(cfg).read_text(encoding="utf-8")))
         if reference_path(cfg).exists() else "", "",
         best_line(results, best), "",
-        f"## Does {long} steps collapse backgrounds compared with {short}?", "",
-        *answers(rows, long, short), "",
+        *([f"## Does {long} steps collapse backgrounds compared with {short}?", "",
+           *answers(rows, long, short), ""] if long != short else []),
         f"## Does L2 or L2-SP reduce it? (at {long} steps, λ = {cfg.reg_weight})", "",
         *(regularization_answers(rows, long) or ["- no regularized cell at this step count"]), "",
         "## Plots", "",
