@@ -1,6 +1,7 @@
 """`make demo` as a new user meets it: scripts/demo.py starts worker and site offline, registers the shipped
 mini-world model as the default, and "retro anime style, an old man with glasses in a market" comes back as
-retro pictures with a mini-CLIP score. Runs against its own PostgreSQL database and Redis db (never SQLite)."""
+retro pictures with a mini-CLIP score. Runs against its own PostgreSQL database and this test worker's Redis db,
+emptied (never SQLite)."""
 import io
 import os
 import re
@@ -82,10 +83,12 @@ def _generate(session: requests.Session, base: str) -> dict:
     raise AssertionError(f"generation not finished after 180 s: {job}")
 
 
-def test_make_demo_serves_the_shipped_retro_model_offline(demo_database, tmp_path):
+def test_make_demo_serves_the_shipped_retro_model_offline(demo_database, redis_clean, tmp_path, settings):
     assert shipped.default_model() == (str(shipped.BASE), str(shipped.RETRO_LORA))
     port = _free_port()
-    env = dict(os.environ, DATABASE_URL=demo_database, REDIS_URL="redis://127.0.0.1:6379/13", PORT=str(port),
+    # this xdist worker's own Redis db: a fixed db was another worker's (REDIS_URL=…/13 made gw0's db 13), whose
+    # sweep test then lost its training jobs to the demo's worker and the demo its generation job to the sweep's
+    env = dict(os.environ, DATABASE_URL=demo_database, REDIS_URL=settings.REDIS_URL, PORT=str(port),
                MEDIA_ROOT=str(tmp_path / "media"), HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1")
     for name in ("DJANGO_SETTINGS_MODULE", "RETROPORTAL_CLIP_MODEL", "RETROPORTAL_DEFAULT_MODEL", "DEBUG"):
         env.pop(name, None)
