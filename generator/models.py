@@ -172,6 +172,14 @@ class GenerationJob(jobs.QueuedJob):
     def is_final(self) -> bool:
         return self.status in self.FINAL_STATES
 
+    def images_in_order(self) -> list:
+        """The job's pictures in index order (seed, seed + 1, ...), from the prefetch cache when there is one.
+
+        Sorted here, not by the prefetch's ORDER BY alone: a row refreshed from the database (jobs.core.reconcile
+        does, when a worker finished while the row was read) has lost its prefetch, and the pictures' default
+        ordering is newest first."""
+        return sorted(self.images.all(), key=lambda image: image.index)
+
 
 # Full-text search over prompts. PostgreSQL ships Snowball stemmers for English but none for Indonesian, so the
 # stored vector holds the prompt twice: English-stemmed (girls -> girl) and `simple` (exact lower-cased words, which

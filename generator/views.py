@@ -130,7 +130,7 @@ class JobDetailView(LoginRequiredMixin, DetailView):
     def get_context_data(self, **kwargs):
         ctx = super().get_context_data(**kwargs)
         ctx["status"] = status = job_status_payload(self.object)
-        ctx["images"] = self.object.images.all()
+        ctx["images"] = self.object.images_in_order()
         count, current = status["progress"]["images"], status["progress"]["image"]
         ctx["slots"] = [{"index": k, "drawing": k == current} for k in range(1, count + 1)]
         return ctx

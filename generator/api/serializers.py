@@ -193,7 +193,7 @@ class JobSerializer(serializers.ModelSerializer):
         "While running: absolute URL of a small PNG preview of the image being drawn (updated every few steps; "
         "fetch it with the same Authorization header); null otherwise."))
     parameters = JobParametersSerializer(source="*", read_only=True)
-    images = JobImageSerializer(many=True, read_only=True)
+    images = JobImageSerializer(source="images_in_order", many=True, read_only=True)
 
     class Meta:
         model = GenerationJob
