@@ -152,7 +152,7 @@ def job_status_payload(job: GenerationJob) -> dict:
                 "clip_score": img.clip_score,
                 "clip_error": img.clip_error,
             }
-            for img in job.images.order_by("index")
+            for img in job.images_in_order()
         ]
     return {
         "id": str(job.pk),

@@ -8,7 +8,7 @@ visible, so hiding it behind a 404 would be inconsistent with the 200 they get f
 All generation input goes through `services.submit_generation`, the code path of the website, so
 both enforce the same limits with the same messages.
 """
-from django.db.models import F, Prefetch
+from django.db.models import F
 from django.http import JsonResponse
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
@@ -99,7 +99,7 @@ class GenerationViewSet(ApiViewMixin, mixins.ListModelMixin, mixins.RetrieveMode
             GenerationJob.objects.filter(user=self.request.user)
             .select_related("model")
             .defer("preview_png")  # served by its own URL (preview_url)
-            .prefetch_related(Prefetch("images", queryset=GeneratedImage.objects.order_by("index")))
+            .prefetch_related("images")  # listed by GenerationJob.images_in_order
             .order_by("-created_at", "-pk")
         )
         if self.action == "list":
