@@ -106,6 +106,23 @@ def test_frozen_miniclip_text_encoder_more_latent_channels_and_bilingual_caption
     assert result.pictures[0].image.size == (64, 64)
 
 
+def test_text_encoder_lr_fine_tunes_the_pretrained_encoder_at_its_own_rate(tmp_path):
+    """--text-encoder-lr: the pretrained tower joins the optimiser (at its rate, not the UNet's) and the EMA, and
+    its weights move; the exported folder carries the moved encoder."""
+    from training.miniworld import shipped
+    from training.miniworld.text_encoder import text_encoder_from_dir
+
+    cfg = dataclasses.replace(MICRO, text_encoder_from=str(shipped.MINICLIP), text_encoder_lr=1e-3, vae_steps=1)
+    run = pretrain(tmp_path / "run", cfg)
+    assert set(run.trainables()) == {"unet", "text_encoder"} and set(run.ema) == {"unet", "text_encoder"}
+    assert [group["lr"] for group in run.opt.param_groups] == [cfg.unet_lr, 1e-3]  # after warmup
+    reference = text_encoder_from_dir(shipped.MINICLIP).state_dict()
+    moved = [k for k, v in run.text_encoder.state_dict().items() if not torch.equal(v, reference[k])]
+    assert "encoder.layers.0.self_attn.q_proj.weight" in moved
+    exported = run.pipeline(ema=False).text_encoder.state_dict()
+    assert all(torch.equal(exported[k], v) for k, v in run.text_encoder.state_dict().items())
+
+
 def test_bilingual_captions_mix_languages_and_phrasings():
     cfg = dataclasses.replace(PretrainConfig(), indonesian=0.3, paraphrase=0.5)
     rng, rnd = np.random.default_rng(0), random.Random(0)

@@ -94,6 +94,10 @@ class PretrainConfig:
     # An open_clip folder (mini-CLIP) whose text tower becomes the text encoder, frozen as SD's CLIP is
     # (text_encoder.py); '' trains a CLIP text encoder from scratch with the UNet.
     text_encoder_from: str = ""
+    # With text_encoder_from: 0 keeps the encoder frozen, as SD does; > 0 fine-tunes it at this learning rate,
+    # "nearly frozen", with the UNet. Words the contrastive tower barely separates (long / ponytail / twin-tail
+    # hair, ribbon / onigiri / nothing: mean-token cosine ≥ 0.99) can then move apart where the pictures differ.
+    text_encoder_lr: float = 0.0
     # Caption language mix for the UNet (phrasing.describe): share of Indonesian captions, share of English
     # captions paraphrased (the rest use captions.caption's template).
     indonesian: float = 0.0
@@ -210,15 +214,17 @@ def atomic_save(obj, path: Path) -> None:
 def initial_models(cfg: PretrainConfig, pad_token_id: int) -> tuple:
     """(vae, text_encoder, unet) with their initial weights: the same for the same seed, every time
     (or the weights of cfg.init_from)."""
-    frozen = text_encoder_from_dir(cfg.text_encoder_from).requires_grad_(False) if cfg.text_encoder_from else None
+    pretrained = None
+    if cfg.text_encoder_from:
+        pretrained = text_encoder_from_dir(cfg.text_encoder_from).requires_grad_(cfg.text_encoder_lr > 0)
     if cfg.init_from:
         vae, text_encoder, unet = load_initial_models(cfg.init_from)
-        return vae, frozen or text_encoder, grow_attention(unet, cfg.unet_attention_from, cfg.seed)
+        return vae, pretrained or text_encoder, grow_attention(unet, cfg.unet_attention_from, cfg.seed)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg.seed)
         vae = build_vae(cfg)
-        if frozen is not None:  # the UNet cross-attends to the frozen encoder's width
-            return vae, frozen, build_unet(dataclasses.replace(cfg, text_hidden=frozen.config.hidden_size))
+        if pretrained is not None:  # the UNet cross-attends to the pretrained encoder's width
+            return vae, pretrained, build_unet(dataclasses.replace(cfg, text_hidden=pretrained.config.hidden_size))
         return vae, build_text_encoder(cfg, pad_token_id), build_unet(cfg)
 
 
@@ -237,8 +243,8 @@ class PretrainRun:
         self.scheduler = DDPMScheduler(**{k: v for k, v in SCHEDULE.items() if k != "set_alpha_to_one"})
         self.vae, self.text_encoder, self.unet = initial_models(cfg, self.tokenizer.pad_token_id)
         self.vae_opt = torch.optim.AdamW(self.vae.parameters(), lr=cfg.vae_lr, weight_decay=0.0)
-        self.opt = torch.optim.AdamW([p for m in self.trainables().values() for p in m.parameters()],
-                                     lr=cfg.unet_lr, weight_decay=0.01)
+        self.opt = torch.optim.AdamW([{"params": list(m.parameters()), "lr": self.learning_rate(name)}
+                                      for name, m in self.trainables().items()], lr=cfg.unet_lr, weight_decay=0.01)
         self.lr = torch.optim.lr_scheduler.LambdaLR(self.opt, _lr_lambda(cfg.warmup))
         self.ema = {name: {k: v.detach().clone() for k, v in m.state_dict().items()}
                     for name, m in self.trainables().items()}
@@ -253,10 +259,17 @@ class PretrainRun:
         return self.wall + time.monotonic() - self._session
 
     def trainables(self) -> dict:
-        """The modules the optimiser and the EMA see: a frozen text encoder (cfg.text_encoder_from) is not one."""
-        if self.cfg.text_encoder_from:
+        """The modules the optimiser and the EMA see: a frozen text encoder (cfg.text_encoder_from without
+        cfg.text_encoder_lr) is not one."""
+        if self.cfg.text_encoder_from and not self.cfg.text_encoder_lr:
             return {"unet": self.unet}
         return {"unet": self.unet, "text_encoder": self.text_encoder}
+
+    def learning_rate(self, name: str) -> float:
+        """A pretrained text encoder trains at its own (small) rate; one trained from scratch with the UNet's."""
+        if name == "text_encoder" and self.cfg.text_encoder_from:
+            return self.cfg.text_encoder_lr
+        return self.cfg.unet_lr
 
     @property
     def checkpoint_path(self) -> Path:

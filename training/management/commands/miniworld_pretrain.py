@@ -67,6 +67,9 @@ class Command(BaseCommand):
                                  "loaded UNet; its new attention blocks start as identities.")
         parser.add_argument("--unet-lr", type=float, default=d.unet_lr,
                             help="UNet learning rate (constant after warmup); lower it to continue a run with --init-from.")
+        parser.add_argument("--text-encoder-lr", type=float, default=d.text_encoder_lr,
+                            help="With --text-encoder-from: 0 keeps it frozen (as SD does); a small rate (e.g. 3e-5) "
+                                 "fine-tunes it with the UNet.")
         parser.add_argument("--tiny", action="store_true", help="Tiny sizes for a smoke test (minutes → seconds).")
 
     def config(self, options) -> PretrainConfig:
@@ -76,7 +79,7 @@ class Command(BaseCommand):
                              text_encoder_from=options["text_encoder_from"], indonesian=options["indonesian"],
                              paraphrase=options["paraphrase"], vae_feature_from=options["vae_feature_from"],
                              vae_feature_weight=options["vae_feature_weight"], unet_lr=options["unet_lr"],
-                             style_words=options["style_words"],
+                             style_words=options["style_words"], text_encoder_lr=options["text_encoder_lr"],
                              unet_attention_from=options["unet_attention_from"])
         if options["tiny"]:
             cfg = dataclasses.replace(cfg, vae_channels=(8, 16, 16), unet_channels=(32, 32, 32), text_hidden=32,
