@@ -141,3 +141,12 @@ def test_rewriting_the_report_keeps_the_hand_written_sections_after_the_marker(t
     assert kept_sections(page) == f"{KEEP_MARKER}\n## v2\nnumbers\n"
     page.write_text("# table without a marker\n", encoding="utf-8")
     assert kept_sections(page) == ""
+
+
+def test_the_reports_command_line_names_a_base_model_other_than_the_shipped_one():
+    from training.management.commands.miniworld_bench import Command, args_of
+
+    parser = Command().create_parser("manage.py", "miniworld_bench")
+    assert "--base-model" not in " ".join(args_of(vars(parser.parse_args(["--out", "b"]))))
+    chosen = vars(parser.parse_args(["--out", "b", "--base-model", "/work/pretrain-v6/pipeline"]))
+    assert "--base-model /work/pretrain-v6/pipeline" in " ".join(args_of(chosen))

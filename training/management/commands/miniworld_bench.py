@@ -108,4 +108,5 @@ def args_of(o: dict) -> list[str]:
             f"--reg-weight {o['reg_weight']}", f"--eval-n {o['eval_n']}",
             f"--num-class-images {o['num_class_images']}", f"--rank {o['rank']}", f"--lora-lr {o['lora_lr']}",
             f"--prior-loss-weight {o['prior_loss_weight']}", f"--instance-prompt '{o['instance_prompt']}'"] + \
-        (["--train-text-encoder"] if o["train_text_encoder"] else [])
+        (["--train-text-encoder"] if o["train_text_encoder"] else []) + \
+        ([f"--base-model {o['base_model']}"] if o["base_model"] != str(shipped.BASE) else [])
