@@ -12,6 +12,7 @@ from django.contrib.auth.decorators import login_required
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import ValidationError
+from django.db.models import prefetch_related_objects
 from django.http import FileResponse, Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
@@ -125,7 +126,9 @@ class JobDetailView(LoginRequiredMixin, DetailView):
     context_object_name = "job"
 
     def get_object(self, queryset=None):
-        return reconciled(owned_job(self.request, self.kwargs["pk"]))
+        job = reconciled(owned_job(self.request, self.kwargs["pk"]))
+        prefetch_related_objects([job], "images")  # after reconcile, whose refresh would drop it: one read
+        return job
 
     def get_context_data(self, **kwargs):
         ctx = super().get_context_data(**kwargs)
