@@ -111,16 +111,19 @@ def draw(pipe, prompts: dict, params, prepared: Prepared, seed: int, variation_s
         return picture
     width, height = params.final_size
     factor = pipe.vae_scale_factor
+
+    def enlarge(image: Image.Image) -> Image.Image:  # the upscaler model when the job names one, else Lanczos
+        return upscaler(image, (width, height)) if upscaler is not None else image.resize((width, height), RESAMPLE)
+
     if picture is None:
         hires_latents = upscale_latents(latents, width, height, factor)
     else:
-        big = upscaler(picture, (width, height)) if upscaler is not None else picture.resize((width, height), RESAMPLE)
+        big = enlarge(picture)
         hires_latents = vae_io.encode(pipe, vae_io.to_tensor(pipe, big, pipe.unet.device).to(pipe.vae.dtype))
     hires = PassRequest(width, height, params.hires_steps or params.steps, params.hires_strength, hires_latents)
     latents = run_pass(pipe, prompts, params, hires, seed, variation_seed, new_scheduler(), sdxl,
                        lambda i, n, x: on_step("hires", i, n, x))
     result = vae_io.to_pil(pipe, vae_io.decode(pipe, latents))
     if prepared.mask is not None:  # outside the mask: the original, enlarged the same way
-        result = composite(result, prepared.init.resize((width, height), RESAMPLE),
-                           prepared.mask.resize((width, height), RESAMPLE))
+        result = composite(result, enlarge(prepared.init), prepared.mask.resize((width, height), RESAMPLE))
     return result

@@ -164,3 +164,25 @@ def test_an_upscaler_name_must_be_known_and_loaded(tiny_sd1, upscaler):
         "unknown upscaler '4x-nope'; valid: Lanczos, Latent, tiny-esrgan, other"]
     with pytest.raises(ParamError, match="'other' was not loaded"):  # known to the site, but not handed in
         generate(tiny_sd1, small(hires_upscaler="other"), limits=known, upscaler=upscaler)
+
+
+def test_inpainting_with_the_upscaler_pastes_back_the_original_enlarged_by_the_same_model(tiny_sd1, upscaler):
+    """Outside the mask the big picture is the original as the upscaler enlarges it, as the hires pass's input
+    was, not a Lanczos enlargement of it (a softer border around the repainted part)."""
+    from PIL import ImageDraw
+
+    rng = np.random.default_rng(3)
+    init = Image.fromarray(rng.integers(0, 256, (64, 64, 3), dtype=np.uint8), "RGB")
+    mask = Image.new("L", (64, 64), 0)
+    ImageDraw.Draw(mask).rectangle((20, 20, 44, 44), fill=255)
+    up, calls = counting(upscaler)
+    result = generate(tiny_sd1, small(hires_upscaler=NAME, init_image=init, mask_image=mask, mask_blur=4,
+                                      strength=1.0), upscaler=up)
+    out = np.asarray(result.pictures[0].image).astype(int)
+    expected = np.asarray(upscaler(init, (128, 128))).astype(int)
+    assert calls == [(1, 3, 64, 64)] * 2  # the base picture for the hires pass, the original for the paste-back
+    outside = np.ones((128, 128), bool)
+    outside[2 * (20 - 12):2 * (44 + 13), 2 * (20 - 12):2 * (44 + 13)] = False  # blur radius 4 < 12 px, doubled
+    assert np.array_equal(out[outside], expected[outside])
+    lanczos = np.asarray(init.resize((128, 128), Image.Resampling.LANCZOS)).astype(int)
+    assert np.abs(out[outside] - lanczos[outside]).mean() > 1
