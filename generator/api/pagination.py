@@ -8,6 +8,8 @@ import re
 from rest_framework import pagination
 from rest_framework.exceptions import ValidationError
 
+from generator.pagination import CardPaginator
+
 
 class PageNumberPagination(pagination.PageNumberPagination):
     last_page_strings = ()
@@ -30,3 +32,11 @@ class PageNumberPagination(pagination.PageNumberPagination):
                 parameter["schema"]["minimum"] = 1
                 parameter["description"] = "Page number, from 1 (20 results per page)."
         return parameters
+
+
+class ImagePagination(PageNumberPagination):
+    """Pages of the image list as the gallery pages its cards (generator.pagination.CardPaginator): the page's
+    ids sorted on the picture table alone, then those pictures with job and model joined; a search counts its
+    matches in the query that ranks them."""
+
+    django_paginator_class = CardPaginator

@@ -22,7 +22,7 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
 from generator import services
-from generator.api.pagination import PageNumberPagination
+from generator.api.pagination import ImagePagination, PageNumberPagination
 from generator.api.schema import ApiAutoSchema  # importing it also registers the OpenAPI extensions
 from generator.api.serializers import (
     AIModelSerializer,
@@ -272,6 +272,7 @@ class ImageViewSet(
     mixins.DestroyModelMixin, viewsets.GenericViewSet,
 ):
     serializer_class = ImageSerializer
+    pagination_class = ImagePagination
     queryset = GeneratedImage.objects.none()
     http_method_names = ["get", "patch", "delete", "head", "options"]
 

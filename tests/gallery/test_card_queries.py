@@ -105,3 +105,17 @@ def test_collection_counts_see_only_visible_pictures(alice, bob, picture):
     assert counts(AnonymousUser()) == counts(bob) == {"Mixed": 1, "Empty": 0}
     assert counts(alice) == {"Mixed": 2, "Empty": 0}
     assert "Mixed</a> <span class=\"muted\">1</span>" in client_for(bob).get("/u/alice/").content.decode()
+
+
+def test_the_api_ranks_counts_and_pages_a_search_in_one_query_over_its_matches(bob, many):
+    """/api/images/?search= pages as the gallery does (CardPaginator): no separate COUNT over the matches."""
+    images, _ = many
+    api = client_for(bob)
+    first = api.get("/api/images/?public=true&search=umbrella").json()
+    assert first["count"] == 27 and first["results"][0]["id"] == str(images[7].pk)
+    with CaptureQueriesContext(connection) as ctx:
+        second = api.get("/api/images/?public=true&search=umbrella&page=2").json()
+    assert second["count"] == 27 and len(second["results"]) == 7
+    searching = [q["sql"] for q in ctx.captured_queries if "@@" in q["sql"]]
+    assert len(searching) == 2 and "OVER ()" in searching[0], searching  # ranked ids + count, then those 7
+    assert not any(re.search(r"SELECT COUNT\(\*\) AS", sql) for sql in searching)
