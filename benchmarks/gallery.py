@@ -112,6 +112,34 @@ def explore_url(rnd):
     return "/explore/?" + "&".join(f"{k}={v}" for k, v in query.items())
 
 
+def api_search_url(rnd):
+    """/api/images/?public=true&search=… as an integration pages through published pictures (20 a page)."""
+    query = {"public": "true", "search": rnd.choice(SEARCHES)}
+    if rnd.random() < 0.15:
+        query["sort"] = rnd.choice(("new", "likes", "clip"))
+    elif rnd.random() < 0.3 and query["search"] in COMMON:
+        query["page"] = rnd.choice((2, 3, 10))
+    return "/api/images/?" + "&".join(f"{k}={v}" for k, v in query.items())
+
+
+class PlainPaginatorClient:
+    """The baseline for the API's pages: the same client and URLs with Django's plain Paginator (one joined query
+    sorted over every match, plus a COUNT), which the image list used before CardPaginator."""
+
+    def __init__(self, client):
+        self.client = client
+
+    def get(self, url):
+        from unittest import mock
+
+        from django.core.paginator import Paginator
+
+        from generator.api.pagination import ImagePagination
+
+        with mock.patch.object(ImagePagination, "django_paginator_class", Paginator):
+            return self.client.get(url)
+
+
 def gallery_url(rnd, pictures):
     query = {}
     per_page = rnd.choice((48, 96)) if rnd.random() < 0.2 else 24
@@ -168,7 +196,7 @@ def fetch(client, url):
         response = client.get(url)
         body = response.content
         wall, cpu = time.perf_counter() - t0, time.process_time() - c0
-    if response.status_code != 200 or b"<html" not in body:
+    if response.status_code != 200 or not (b"<html" in body or body.startswith(b'{"count"')):
         raise SystemExit(f"{url}: HTTP {response.status_code}")
     return wall, clock.seconds, cpu
 
@@ -262,6 +290,7 @@ def main():
     signed_in.force_login(viewer)
     owner.force_login(heavy)
     rnd = random.Random(args.seed)
+    api_rnd, plain_rnd = random.Random(args.seed), random.Random(args.seed)  # the same URLs for both API kinds
     n, w = args.requests, args.warmup
 
     kinds = [  # label, client, url maker, target ms
@@ -272,6 +301,9 @@ def main():
         ("/explore/ (no search)", anon, lambda: "/explore/" + rnd.choice(("", "?page=2", "?sort=likes",
                                                                           "?sort=clip")), None),
         ("/ home, signed out", anon, lambda: "/", None),
+        ("API search (CardPaginator)", signed_in, lambda: api_search_url(api_rnd), None),
+        ("API search (plain Paginator: before)", PlainPaginatorClient(signed_in), lambda: api_search_url(plain_rnd),
+         None),
     ]
     counted = {  # per page kind: the same page at 24 and at 96 pictures
         "Explore search, signed out": ("/explore/?q=umbrella", anon),
@@ -280,6 +312,8 @@ def main():
         "/u/<name>/ profile": ("/u/creator0000/", anon),
         "/explore/ (no search)": ("/explore/", anon),
         "/ home, signed out": ("/", anon),
+        "API search (CardPaginator)": ("/api/images/?public=true&search=umbrella", signed_in),
+        "API search (plain Paginator: before)": ("/api/images/?public=true&search=umbrella", signed_in),
     }
     with override_settings(STORAGES={**django.conf.settings.STORAGES,
                                      "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}):
@@ -329,6 +363,12 @@ def main():
     for line in by_size:
         say("")
         say(line)
+    walls = {label: [sample[1] for sample in samples] for label, samples, *_ in rows}
+    card, plain = walls["API search (CardPaginator)"], walls["API search (plain Paginator: before)"]
+    say("")
+    say(f"API search, the same {len(card)} URLs: plain Paginator / CardPaginator = "
+        f"{statistics.median(plain) / statistics.median(card):.2f}x at p50, "
+        f"{percentile(plain, 95) / percentile(card, 95):.2f}x at p95")
     say("")
     say("SQL ms: time in cursor.execute (PostgreSQL's work and the transfer); CPU ms: this Python process "
         "(Django, templates); the rest of the wall time is waiting for a CPU on a shared machine.")
