@@ -1,0 +1,32 @@
+"""miniworld_diagnose: confusion matrices count what was asked against what was drawn; the command judges the
+shipped base and prints its text encoder's token separation."""
+import dataclasses
+
+import numpy as np
+import pytest
+from django.core.management import CommandError, call_command
+
+from training.miniworld import sample_attributes
+from training.miniworld.attributes import HairStyle
+from training.miniworld.diagnose import confusion
+
+
+def test_confusion_counts_asked_values_in_rows_and_drawn_values_in_columns():
+    rng = np.random.default_rng(0)
+    asked = [dataclasses.replace(sample_attributes(rng), hair_style=s)
+             for s in (HairStyle.LONG, HairStyle.LONG, HairStyle.PONYTAIL, HairStyle.SHORT)]
+    drawn = [{"hair_style": v} for v in ("long", "ponytail", "ponytail", "short")]
+    values, counts = confusion(drawn, asked, "hair_style")
+    assert values == ["short", "long", "ponytail", "twintails"]
+    assert counts.tolist() == [[1, 0, 0, 0], [0, 1, 1, 0], [0, 0, 1, 0], [0, 0, 0, 0]]
+
+
+def test_the_command_judges_the_shipped_base_and_measures_its_encoder(capsys):
+    from training.miniworld.shipped import BASE
+
+    call_command("miniworld_diagnose", str(BASE), "--n", "4", "--below", "1.01")
+    out = capsys.readouterr().out
+    assert "token separation" in out and "hair_style " in out
+    assert "hair_style:" in out and "asked \\ drawn" in out and "twintails" in out  # every matrix at --below 1.01
+    with pytest.raises(CommandError, match="--n 0"):
+        call_command("miniworld_diagnose", str(BASE), "--n", "0")

@@ -1,0 +1,46 @@
+"""manage.py miniworld_diagnose: what a mini-world base draws instead of the attributes it misses (confusion
+matrices at the site's defaults) and how far its text encoder moves the conditioning per attribute
+(training.miniworld.diagnose)."""
+import torch
+from django.core.management.base import BaseCommand, CommandError
+
+
+class Command(BaseCommand):
+    help = "Confusion matrices of the attributes a mini-world base misses, and its text encoder's token separation."
+
+    def add_arguments(self, parser):
+        parser.add_argument("model", help="A diffusers pipeline folder (e.g. training/miniworld/weights/base).")
+        parser.add_argument("--n", type=int, default=200, help="Held-out template prompts to draw and judge.")
+        parser.add_argument("--below", type=float, default=0.9,
+                            help="Print the confusion matrix of every attribute read right less often than this.")
+        parser.add_argument("--threads", type=int, default=1)
+
+    def handle(self, *args, **o):
+        from generator.engine.loading import ModelLoadError, load_pipeline
+        from training.miniworld.attributes import ATTRIBUTES
+        from training.miniworld.classifier import classify
+        from training.miniworld.diagnose import confusion, token_separation
+        from training.miniworld.pretrain_eval import generate, held_out_prompts, prompts_for
+
+        if o["n"] < 1:
+            raise CommandError(f"--n {o['n']}: expected 1 or more")
+        torch.set_num_threads(o["threads"])
+        try:
+            pipe = load_pipeline(o["model"], device="cpu", dtype=torch.float32).pipeline
+        except ModelLoadError as exc:
+            raise CommandError(str(exc)) from None
+        separation = token_separation(pipe.text_encoder, pipe.tokenizer)
+        self.stdout.write("token separation (max over tokens of |h_a - h_b| / mean |h|, one attribute swapped):")
+        self.stdout.write("  " + "  ".join(f"{name} {value:.2f}" for name, value in separation.items()))
+        attrs = held_out_prompts(o["n"])
+        preds = classify(generate(pipe, prompts_for(attrs, "modern")))
+        for name in ATTRIBUTES:
+            values, counts = confusion(preds, attrs, name)
+            accuracy = counts.trace() / counts.sum()
+            self.stdout.write(f"{name}: {accuracy:.0%} read right")
+            if accuracy >= o["below"]:
+                continue
+            width = max(len(v) for v in values) + 2
+            self.stdout.write("  asked \\ drawn".ljust(width + 2) + "".join(v.rjust(width) for v in values))
+            for value, row in zip(values, counts):
+                self.stdout.write(f"  {value}".ljust(width + 2) + "".join(str(c).rjust(width) for c in row))
