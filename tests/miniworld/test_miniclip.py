@@ -48,3 +48,30 @@ def test_write_atomic_replaces_whole_files_and_leaves_no_temp_files(tmp_path):
     write_atomic(target, "first")
     write_atomic(target, b"second")
     assert target.read_text() == "second" and sorted(p.name for p in target.parent.iterdir()) == ["card.json"]
+
+
+def test_focused_hard_negatives_swap_the_named_attributes_half_of_the_time():
+    import random
+
+    from training.miniworld.captions import parse_caption
+    from training.miniworld.miniclip import training_caption
+
+    cfg = MiniClipConfig(hard_negatives=4, focus=("hair_style",), indonesian=0.0, paraphrase=0.0)
+    rng, rnd, swapped = np.random.default_rng(0), random.Random(0), []
+    for _ in range(200):
+        attrs = sample_attributes(rng)
+        positive, negatives = training_caption(attrs, "modern", rnd, cfg)
+        for negative in negatives:
+            other, style = parse_caption(negative)
+            changed = [k for k in vars(attrs) if getattr(attrs, k) != getattr(other, k)] or [str(style.value)]
+            swapped.append(changed == ["hair_style"])
+    assert 0.5 < np.mean(swapped) < 0.62  # half focused, plus 1/9 of the rest by chance
+
+
+def test_training_continues_from_a_saved_miniclip(tmp_path):
+    model, _ = train_miniclip(MiniClipConfig(steps=2, batch=4, pool=8, warmup=1))
+    first = save_miniclip(model, tmp_path / "first")
+    resumed, _ = train_miniclip(MiniClipConfig(steps=1, batch=4, pool=8, warmup=1, learning_rate=0.0,
+                                               init_from=str(first)))
+    saved = load_clip(f"local-dir:{first}", device="cpu").model.state_dict()
+    assert all(torch.allclose(v.float(), saved[k].float()) for k, v in resumed.state_dict().items())

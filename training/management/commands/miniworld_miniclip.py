@@ -1,15 +1,16 @@
 """manage.py miniworld_miniclip: train mini-CLIP (training.miniworld.miniclip) and save it in open_clip's
 local-dir layout (default: the shipped training/miniworld/weights/miniclip), with its retrieval accuracy."""
 import json
+from pathlib import Path
 
 import torch
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
 from generator.engine.files import write_atomic
 from training.miniworld.classifier import machine
-from training.miniworld.miniclip import (SHIPPED_MINICLIP, MiniClipConfig, attribute_discrimination, retrieval_accuracy,
-                                        save_miniclip, train_miniclip)
+from training.miniworld.miniclip import (SHIPPED_MINICLIP, SWAPPABLE, MiniClipConfig, attribute_discrimination,
+                                        retrieval_accuracy, save_miniclip, train_miniclip)
 
 
 class Command(BaseCommand):
@@ -25,14 +26,26 @@ class Command(BaseCommand):
         parser.add_argument("--hard-negatives", type=int, default=d.hard_negatives,
                             help="captions per picture that differ from its own in one attribute (0: plain CLIP loss)")
         parser.add_argument("--indonesian", type=float, default=d.indonesian, help="share of Indonesian captions")
+        parser.add_argument("--focus", default="", metavar="ATTR,...",
+                            help="attributes half of the hard negatives swap (those it confuses, e.g. hair_style)")
+        parser.add_argument("--init-from", default="", metavar="FOLDER",
+                            help="an open_clip folder (mini-CLIP) to continue instead of starting from scratch")
+        parser.add_argument("--learning-rate", type=float, default=d.learning_rate)
         parser.add_argument("--threads", type=int, default=1)
 
     def handle(self, *args, **o):
         from generator.engine.clipscore import load_clip
 
         torch.set_num_threads(o["threads"])
+        focus = tuple(name.strip() for name in o["focus"].split(",") if name.strip())
+        unknown = [name for name in focus if name not in SWAPPABLE]
+        if unknown:
+            raise CommandError(f"--focus {','.join(unknown)}: unknown; valid: {', '.join(SWAPPABLE)}")
+        if o["init_from"] and not (Path(o["init_from"]) / "open_clip_config.json").exists():
+            raise CommandError(f"--init-from {o['init_from']}: not an open_clip folder (no open_clip_config.json)")
         cfg = MiniClipConfig(steps=o["steps"], batch=o["batch"], pool=o["pool"], seed=o["seed"],
-                             hard_negatives=o["hard_negatives"], indonesian=o["indonesian"])
+                             hard_negatives=o["hard_negatives"], indonesian=o["indonesian"], focus=focus,
+                             init_from=o["init_from"], learning_rate=o["learning_rate"])
         with tqdm(total=cfg.steps, desc="mini-CLIP", unit="step", disable=None) as bar:
             def progress(step, total, loss):
                 bar.update(1)
