@@ -95,8 +95,8 @@ class PretrainConfig:
     # (text_encoder.py); '' trains a CLIP text encoder from scratch with the UNet.
     text_encoder_from: str = ""
     # With text_encoder_from: 0 keeps the encoder frozen, as SD does; > 0 fine-tunes it at this learning rate,
-    # "nearly frozen", with the UNet. Words the contrastive tower barely separates (long / ponytail / twin-tail
-    # hair, ribbon / onigiri / nothing: mean-token cosine ≥ 0.99) can then move apart where the pictures differ.
+    # "nearly frozen", with the UNet, so that words the contrastive tower barely separates (long / ponytail /
+    # twin-tail hair: mean-token cosine ≥ 0.99) may move apart. On base-v5 they hardly did (bench.md, "v6").
     text_encoder_lr: float = 0.0
     # Caption language mix for the UNet (phrasing.describe): share of Indonesian captions, share of English
     # captions paraphrased (the rest use captions.caption's template).
