@@ -75,3 +75,14 @@ def test_training_continues_from_a_saved_miniclip(tmp_path):
                                                init_from=str(first)))
     saved = load_clip(f"local-dir:{first}", device="cpu").model.state_dict()
     assert all(torch.allclose(v.float(), saved[k].float()) for k, v in resumed.state_dict().items())
+
+
+def test_the_command_refuses_an_unknown_focus_and_a_folder_that_is_no_miniclip(tmp_path):
+    import pytest
+    from django.core.management import CommandError, call_command
+
+    with pytest.raises(CommandError, match=r"--focus hairstyle: unknown; valid: gender, .*hair_style.*style"):
+        call_command("miniworld_miniclip", "--out", str(tmp_path / "c"), "--focus", "hair_style,hairstyle")
+    with pytest.raises(CommandError, match="not an open_clip folder"):
+        call_command("miniworld_miniclip", "--out", str(tmp_path / "c"), "--init-from", str(tmp_path))
+    assert not (tmp_path / "c").exists()
