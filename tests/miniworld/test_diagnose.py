@@ -30,3 +30,16 @@ def test_the_command_judges_the_shipped_base_and_measures_its_encoder(capsys):
     assert "hair_style:" in out and "asked \\ drawn" in out and "twintails" in out  # every matrix at --below 1.01
     with pytest.raises(CommandError, match="--n 0"):
         call_command("miniworld_diagnose", str(BASE), "--n", "0")
+
+
+def test_generate_reports_each_batch_it_drew():
+    import torch
+
+    from generator.engine.loading import load_pipeline
+    from training.miniworld.pretrain_eval import generate
+    from training.miniworld.shipped import BASE
+
+    pipe = load_pipeline(str(BASE), device="cpu", dtype=torch.float32).pipeline
+    drawn = []
+    images = generate(pipe, ["a girl", "a boy", "an old man"], steps=1, batch=2, progress=drawn.append)
+    assert len(images) == 3 and drawn == [2, 1]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import random
 import time
+from typing import Callable
 
 import numpy as np
 import torch
@@ -41,7 +42,9 @@ def with_sampler(pipe, sampler: str):
 
 @torch.no_grad()
 def generate(pipe, prompts: list[str], seed: int = 0, steps: int = SITE.steps, guidance: float = SITE.guidance_scale,
-             size: int = 64, batch: int = 25, negative: str = "", sampler: str = SITE.scheduler) -> list[Image.Image]:
+             size: int = 64, batch: int = 25, negative: str = "", sampler: str = SITE.scheduler,
+             progress: Callable[[int], None] | None = None) -> list[Image.Image]:
+    """`progress(n)` is called after each batch with the number of pictures it drew."""
     pipe = with_sampler(pipe, sampler)
     pipe.set_progress_bar_config(disable=True)
     images = []
@@ -51,6 +54,8 @@ def generate(pipe, prompts: list[str], seed: int = 0, steps: int = SITE.steps, g
         out = pipe(chunk, negative_prompt=[negative] * len(chunk), num_inference_steps=steps,
                    guidance_scale=guidance, height=size, width=size, generator=gen, output_type="pil")
         images.extend(out.images)
+        if progress:
+            progress(len(chunk))
     return images
 
 

@@ -3,6 +3,7 @@ matrices at the site's defaults) and how far its text encoder moves the conditio
 (training.miniworld.diagnose)."""
 import torch
 from django.core.management.base import BaseCommand, CommandError
+from tqdm import tqdm
 
 
 class Command(BaseCommand):
@@ -33,7 +34,9 @@ class Command(BaseCommand):
         self.stdout.write("token separation (max over tokens of |h_a - h_b| / mean |h|, one attribute swapped):")
         self.stdout.write("  " + "  ".join(f"{name} {value:.2f}" for name, value in separation.items()))
         attrs = held_out_prompts(o["n"])
-        preds = classify(generate(pipe, prompts_for(attrs, "modern")))
+        with tqdm(total=len(attrs), desc="drawing", unit="img", disable=None) as bar:
+            images = generate(pipe, prompts_for(attrs, "modern"), progress=bar.update)
+        preds = classify(images)
         for name in ATTRIBUTES:
             values, counts = confusion(preds, attrs, name)
             accuracy = counts.trace() / counts.sum()
