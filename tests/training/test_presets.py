@@ -16,7 +16,7 @@ def test_preset_fills_settings_and_flags_win(tiny_sd1, dataset, tmp_path):
     cfg = load_config(None, {"base_model": tiny_sd1, "dataset": dataset, "out": str(tmp_path), "rank": 2},
                       preset="retro-style")
     assert (cfg.method, cfg.train_text_encoder, cfg.with_prior_preservation) == ("lora", False, True)
-    assert cfg.instance_prompt == "retro anime style" and cfg.max_steps == 1000 and cfg.l2sp_weight == 0.01
+    assert cfg.instance_prompt == "retro anime style" and cfg.max_steps == 1500 and cfg.l2sp_weight == 0.01
     assert cfg.rank == 2  # the flag, not the preset's 8
     assert not {"base_model", "dataset", "out", "resolution"} & set(RETRO_STYLE.settings)
     assert "retro-style" in PRESETS and "Measured" in RETRO_STYLE.help

@@ -135,7 +135,7 @@ def test_the_retro_preset_fills_its_settings_and_a_typed_field_wins(base_model, 
     assert cfg.rank == 2  # typed by the admin, not the preset's 8
     expected = {k: v for k, v in RETRO_STYLE.settings.items() if k not in ("rank", "method")}
     assert {k: run.config[k] for k in expected} == expected
-    assert (run.method, cfg.max_steps, cfg.with_prior_preservation, cfg.train_text_encoder) == ("lora", 1000, True, False)
+    assert (run.method, cfg.max_steps, cfg.with_prior_preservation, cfg.train_text_encoder) == ("lora", 1500, True, False)
     assert cfg.l2sp_weight == 0.01
     assert cfg.instance_prompt == "retro anime style" and cfg.class_prompt == "a portrait of a person"
     assert cfg.resolution == 64  # the preset never sets it: the base model's native size

@@ -21,13 +21,14 @@ RETRO_STYLE = Preset(
     name="retro-style",
     label="Retro style — recommended",
     help=("LoRA rank 8 on the UNet (text encoder frozen, as SD's CLIP already knows the style's words), learning "
-          "rate 1e-3, 1,000 steps, L2-SP 0.01 toward the base, prior preservation with 100 captioned class pictures "
-          "('a portrait of a person'), instance prompt 'retro anime style'. Measured on the mini-world base v5 with "
-          "50 retro pictures (manage.py miniworld_bench, 50 held-out prompts per split): style adoption 0.92, prior "
-          "preservation 1.00, absent-background accuracy 1.00, mean fidelity 0.88 (gender 1.00; weakest: hair style "
-          "0.62, accessory 0.64 — the base's own 0.62 and 0.66). Without L2-SP (base v4): fidelity 0.57."),
+          "rate 1e-3, 1,500 steps, L2-SP 0.01 toward the base, prior preservation with 100 captioned class pictures "
+          "('a portrait of a person'), instance prompt 'retro anime style'. Measured on the mini-world base v7 with "
+          "50 retro pictures (manage.py miniworld_bench, 50 held-out prompts per split): style adoption 0.84 (0.94 at "
+          "the site's defaults), prior preservation 1.00, absent-background accuracy 1.00, mean fidelity 0.91 (gender "
+          "1.00; weakest: accessory 0.78, hair style 0.80 — the base's own 0.80 and 0.78). Without L2-SP (base v4): "
+          "fidelity 0.57."),
     settings={"method": "lora", "rank": 8, "learning_rate": 1e-3, "adam_weight_decay": 0.0,
-              "train_text_encoder": False, "max_steps": 1000, "l2sp_weight": 0.01,
+              "train_text_encoder": False, "max_steps": 1500, "l2sp_weight": 0.01,
               "with_prior_preservation": True, "class_prompt": "a portrait of a person", "num_class_images": 100,
               "instance_prompt": "retro anime style"},
 )
