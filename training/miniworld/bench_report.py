@@ -189,7 +189,7 @@ def write_report(cfg, docs: str | Path, command: str) -> Path:
     text = [
         "# Mini-world fine-tuning benchmark", "",
         f"Command: `{command}` (then `--phase report` rewrites this page). Machine: {host['cpu']}, "
-        f"{host['cpu_count']} cores, torch {host['torch']}, 1 thread per process.",
+        f"{host['cpu_count']} cores, torch {host['torch']}, {host['threads']} torch thread(s) in the reporting process.",
         f"Wall-clock: {train_total / 60:.0f} min of optimizer steps over the cells' longest runs, "
         f"{total / 60:.0f} min of evaluation ({cfg.eval_n} pictures per split × 3 splits per model).",
         missing_line(cfg, results), "",

@@ -109,4 +109,5 @@ def args_of(o: dict) -> list[str]:
             f"--num-class-images {o['num_class_images']}", f"--rank {o['rank']}", f"--lora-lr {o['lora_lr']}",
             f"--prior-loss-weight {o['prior_loss_weight']}", f"--instance-prompt '{o['instance_prompt']}'"] + \
         (["--train-text-encoder"] if o["train_text_encoder"] else []) + \
-        ([f"--base-model {o['base_model']}"] if o["base_model"] != str(shipped.BASE) else [])
+        ([f"--base-model {o['base_model']}"] if o["base_model"] != str(shipped.BASE) else []) + \
+        ([f"--threads {o['threads']}"] if o["threads"] != 1 else [])
