@@ -150,3 +150,28 @@ def test_the_reports_command_line_names_a_base_model_other_than_the_shipped_one(
     assert "--base-model" not in " ".join(args_of(vars(parser.parse_args(["--out", "b"]))))
     chosen = vars(parser.parse_args(["--out", "b", "--base-model", "/work/pretrain-v6/pipeline"]))
     assert "--base-model /work/pretrain-v6/pipeline" in " ".join(args_of(chosen))
+
+
+def test_an_indonesian_share_captions_the_retro_set_and_the_class_prompts_in_both_languages(tmp_path):
+    from training.management.commands.miniworld_bench import Command, args_of
+    from training.miniworld.phrasing import ID
+
+    cfg = bench.BenchConfig(out=str(tmp_path / "b"), sizes=[10], indonesian=0.3)
+    folder = bench.dataset_dir(cfg, 10)
+    assert folder.name == "n10-id30"
+    captions = [p.read_text(encoding="utf-8").strip() for p in sorted(folder.glob("*.txt"))]
+    assert sum(c.split(",")[0] in ID.retro for c in captions) == 3
+    assert sum(c.startswith("retro anime style, ") for c in captions) == 7
+    assert bench.dataset_dir(cfg, 10) == folder  # reused, not refused: its English captions match
+    english_only = bench.class_prompts(bench.BenchConfig(out=str(tmp_path / "b"), num_class_images=20))
+    both = bench.class_prompts(bench.BenchConfig(out=str(tmp_path / "b"), num_class_images=20, indonesian=0.3))
+    assert all(p.startswith(("a ", "an ")) for p in english_only) and "retro" not in " ".join(english_only)
+    indonesian = [p for p, q in zip(both, english_only) if p != q]
+    assert len(indonesian) == 6
+    assert all(any(w in p for words in ID.person.values() for w in words) for p in indonesian)
+    assert not any(p.split(",")[0] in ID.retro for p in both)
+    with pytest.raises(bench.BenchError, match="--indonesian 2.0: expected a share between 0 and 1"):
+        bench.BenchConfig(out=str(tmp_path / "c"), indonesian=2.0)
+    parser = Command().create_parser("manage.py", "miniworld_bench")
+    assert "--indonesian 0.3" in " ".join(args_of(vars(parser.parse_args(["--out", "b", "--indonesian", "0.3"]))))
+

@@ -76,3 +76,29 @@ def test_command(tmp_path, capsys):
         assert im.size == (128, 128)
     with pytest.raises(CommandError, match="already exists and is not an empty folder"):
         call_command("miniworld_dataset", "--n", "5", "--out", str(out))
+
+
+def test_an_indonesian_share_captions_that_many_pictures_in_bahasa_indonesia(tmp_path):
+    from training.miniworld.phrasing import ID, style_phrases
+
+    records = read_labels(export_dataset(tmp_path / "set", n=10, seed=5, indonesian=0.3))
+    indonesian = [r for r in records if r["lang"] == "id"]
+    assert len(indonesian) == 3 and sum(r["lang"] == "en" for r in records) == 7
+    for r in indonesian:
+        assert r["caption"].split(",")[0] in style_phrases("id")[:len(ID.retro)]
+        assert ID.color[r["attributes"]["hair_color"]] in r["caption"]
+        assert any(word in r["caption"] for word in ID.background[r["attributes"]["background"]])
+    english = [r for r in records if r["lang"] == "en"]
+    assert all(r["caption"].startswith("retro anime style, ") for r in english)
+    plain = read_labels(export_dataset(tmp_path / "plain", n=10, seed=5))
+    assert [r["attributes"] for r in plain] == [r["attributes"] for r in records]  # the share changes words only
+    assert {r["lang"] for r in plain} == {"en"}
+
+
+def test_every_bad_export_setting_is_named_in_one_error(tmp_path):
+    with pytest.raises(ExportError) as err:
+        export_dataset(tmp_path / "set", n=0, indonesian=1.5, size=32)
+    message = str(err.value)
+    assert "--n must be at least 1, not 0" in message and "--size must be one of 64, 128, not 32" in message
+    assert "--indonesian must be a share between 0 and 1 (e.g. 0.3), not 1.5" in message
+    assert not (tmp_path / "set").exists()

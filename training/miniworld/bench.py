@@ -22,6 +22,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import random
 import shutil
 import tempfile
 import time
@@ -35,8 +36,8 @@ from generator.engine.files import write_atomic
 
 from . import shipped
 from .attributes import Style
-from .captions import STYLE_PHRASE, caption
-from .dataset import export_dataset
+from .captions import STYLE_PHRASE
+from .dataset import caption_in, export_dataset, languages
 from .pretrain_data import sample_training_attrs
 
 REGULARIZATIONS = ("none", "l2", "l2sp")
@@ -72,6 +73,7 @@ class BenchConfig:
     eval_steps: int = 10  # DPM-Solver++ 2M steps per picture
     guidance: float = 5.0
     instance_prompt: str = STYLE_PHRASE  # the style phrase, or a DreamBooth identifier such as "sks style"
+    indonesian: float = 0.0  # share of retro and class captions in Bahasa Indonesia (dataset.export_dataset)
 
     def __post_init__(self):
         if self.method not in METHODS:
@@ -88,6 +90,8 @@ class BenchConfig:
             raise BenchError("--eval-n, --num-class-images and --rank must be at least 1")
         if self.prior_loss_weight < 0:
             raise BenchError(f"--prior-loss-weight {self.prior_loss_weight}: expected 0 or more")
+        if not 0.0 <= self.indonesian <= 1.0:
+            raise BenchError(f"--indonesian {self.indonesian}: expected a share between 0 and 1, e.g. 0.3")
         self.instance_prompt = self.instance_prompt.strip()
         if not self.instance_prompt:
             raise BenchError("--instance-prompt: empty; give the style phrase, e.g. 'retro anime style' or 'sks style'")
@@ -116,16 +120,30 @@ def grid_cells(cfg: BenchConfig) -> list[Cell]:
 def dataset_dir(cfg: BenchConfig, size: int) -> Path:
     """The retro export with `size` pictures, captions starting with the instance prompt (made on first use;
     skewed backgrounds as a scraped set)."""
-    folder = Path(cfg.out) / "datasets" / f"n{size}"
+    folder = Path(cfg.out) / "datasets" / f"n{size}{language_suffix(cfg)}"
     if not (folder / "labels.jsonl").exists():
         shutil.rmtree(folder, ignore_errors=True)
         export_dataset(folder, n=size, seed=cfg.dataset_seed, style=Style.RETRO, size=cfg.resolution,
-                       style_phrase=cfg.instance_prompt)
-    first = json.loads((folder / "labels.jsonl").read_text(encoding="utf-8").splitlines()[0])["caption"]
+                       style_phrase=cfg.instance_prompt, indonesian=cfg.indonesian)
+    records = [json.loads(line) for line in (folder / "labels.jsonl").read_text(encoding="utf-8").splitlines()]
+    first = next((r["caption"] for r in records if r.get("lang", "en") == "en"), f"{cfg.instance_prompt}, ")
     if not first.startswith(f"{cfg.instance_prompt}, "):
         raise BenchError(f"--instance-prompt {cfg.instance_prompt!r}: {folder} was captioned for another instance "
                          f"prompt ({first!r}); use another --out")
     return folder
+
+
+def language_suffix(cfg: BenchConfig) -> str:
+    """"" for English captions only, "-id30" for 30% Indonesian: folders made for another mix are not reused."""
+    return f"-id{round(cfg.indonesian * 100)}" if cfg.indonesian else ""
+
+
+def class_prompts(cfg: BenchConfig) -> list[str]:
+    """The class pictures' modern captions (training attribute combinations), cfg.indonesian of them Indonesian."""
+    rng = np.random.default_rng(cfg.seed + 7)
+    langs, rnd = languages(cfg.num_class_images, cfg.indonesian, cfg.seed), random.Random(f"{cfg.seed}-class")
+    return [caption_in(sample_training_attrs(rng, 10), Style.MODERN, cfg.instance_prompt, lang, rnd)
+            for lang in langs]
 
 
 def class_images_dir(cfg: BenchConfig, load_pipe: Callable, progress: Callable[[int, int], None] | None = None
@@ -138,12 +156,11 @@ def class_images_dir(cfg: BenchConfig, load_pipe: Callable, progress: Callable[[
     """
     from .bench_eval import generate
 
-    folder = Path(cfg.out) / "class-images"
+    folder = Path(cfg.out) / f"class-images{language_suffix(cfg)}"
     done = folder / "done.json"
     if done.exists():
         return folder
-    rng = np.random.default_rng(cfg.seed + 7)
-    prompts = [caption(sample_training_attrs(rng, 10), Style.MODERN) for _ in range(cfg.num_class_images)]
+    prompts = class_prompts(cfg)
     images = generate(load_pipe(), prompts, seed=cfg.seed + 11, steps=cfg.eval_steps, guidance=cfg.guidance,
                       size=cfg.resolution, progress=progress)
     folder.mkdir(parents=True, exist_ok=True)

@@ -55,6 +55,9 @@ class Command(BaseCommand):
         parser.add_argument("--instance-prompt", default=d["instance_prompt"].default,
                             help="The fine-tune's instance prompt, which retro captions and evaluation prompts start "
                                  "with: the style phrase, or a DreamBooth identifier such as 'sks style'.")
+        parser.add_argument("--indonesian", type=float, default=d["indonesian"].default,
+                            help="Share of the retro set's and the class pictures' captions in Bahasa Indonesia "
+                                 "(e.g. 0.3), so the style binds to the Indonesian retro phrase too.")
         parser.add_argument("--threads", type=int, default=1, help="torch threads (1 on a shared machine).")
 
     def handle(self, *args, **o):
@@ -66,7 +69,7 @@ class Command(BaseCommand):
                                     num_class_images=o["num_class_images"],
                                     train_text_encoder=o["train_text_encoder"], lora_rank=o["rank"],
                                     lora_learning_rate=o["lora_lr"], prior_loss_weight=o["prior_loss_weight"],
-                                    instance_prompt=o["instance_prompt"])
+                                    instance_prompt=o["instance_prompt"], indonesian=o["indonesian"])
         except bench.BenchError as exc:
             raise CommandError(str(exc)) from None
         started = time.perf_counter()
@@ -110,4 +113,5 @@ def args_of(o: dict) -> list[str]:
             f"--prior-loss-weight {o['prior_loss_weight']}", f"--instance-prompt '{o['instance_prompt']}'"] + \
         (["--train-text-encoder"] if o["train_text_encoder"] else []) + \
         ([f"--base-model {o['base_model']}"] if o["base_model"] != str(shipped.BASE) else []) + \
+        ([f"--indonesian {o['indonesian']}"] if o["indonesian"] else []) + \
         ([f"--threads {o['threads']}"] if o["threads"] != 1 else [])

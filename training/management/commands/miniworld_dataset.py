@@ -18,13 +18,16 @@ class Command(BaseCommand):
         parser.add_argument("--seed", type=int, default=0)
         parser.add_argument("--style", choices=["retro", "modern"], default="retro")
         parser.add_argument("--size", type=int, default=64, choices=[64, 128])
+        parser.add_argument("--indonesian", type=float, default=0.0,
+                            help="Share of the captions written in Bahasa Indonesia (e.g. 0.3).")
 
     def handle(self, *args, **options):
         n = options["n"]
         with tqdm(total=max(n, 0), desc="rendering", unit="img", disable=None) as bar:
             try:
                 out = export_dataset(options["out"], n=n, seed=options["seed"], style=options["style"],
-                                     size=options["size"], progress=lambda i: bar.update(1))
+                                     size=options["size"], indonesian=options["indonesian"],
+                                     progress=lambda i: bar.update(1))
             except ExportError as exc:
                 raise CommandError(str(exc)) from None
         mix = ", ".join(f"{bg.value} {k}" for bg, k in allocate(n, SCRAPED_BACKGROUNDS).items() if k)
