@@ -60,7 +60,7 @@ class DatasetAdminForm(forms.ModelForm):
 CONFIG_FIELDSETS = {
     "Run": ("instance_prompt",),
     "Training": ("rank", "resolution", "max_steps", "learning_rate", "batch_size", "gradient_accumulation_steps",
-                 "checkpoint_steps", "validation_steps", "seed", "train_text_encoder"),
+                 "checkpoint_steps", "validation_steps", "seed", "train_text_encoder", "caption_tag_dropout"),
     "Prior preservation and regularization": ("with_prior_preservation", "class_prompt", "num_class_images",
                                               "prior_loss_weight", "l2sp_weight", "l2_weight"),
 }

@@ -20,6 +20,8 @@ HELP = {
     "checkpoint_steps": "0: only when cancelled and at the end.",
     "validation_steps": "0: only the final validation grid.",
     "train_text_encoder": "LoRA (or full fine-tune) of the text encoder too.",
+    "caption_tag_dropout": "Share of each caption's comma-separated tags left out per step (kohya's "
+                           "caption_tag_dropout_rate; e.g. 0.2); tags holding the instance prompt are kept.",
     "class_prompt": "Blank: the dataset's class prompt.",
     "l2sp_weight": "Pull toward the pretrained weights (L2-SP).",
     "l2_weight": "Plain L2 toward zero (for comparison).",

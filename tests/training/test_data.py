@@ -2,7 +2,12 @@
 import json
 from pathlib import Path
 
-from training.dreambooth.data import BatchPlan, Example, bucket_size, scan_dataset
+import pytest
+import torch
+
+from training.dreambooth.config import ConfigError, TrainConfig
+from training.dreambooth.data import BatchPlan, Example, bucket_size, drop_tags, scan_dataset
+from training.dreambooth.step import _prompts
 
 from .conftest import write_dataset
 
@@ -36,3 +41,37 @@ def test_manifest_buckets_and_captions(tmp_path):
     examples = {e.path.name: e for e in scan_dataset(folder, "sks girl", 32, 16)}
     assert examples["img0.png"].size == (48, 32) and examples["img1.png"].size == (32, 32)
     assert examples["img0.png"].prompt == "sks girl, red hair, pose 0"
+
+
+CAPTION = "retro anime style, a young girl with pink long hair, holding an umbrella, red shirt, in a market"
+
+
+def test_drop_tags_keeps_the_instance_prompt_and_replays_from_the_generator():
+    def drop(rate, seed):
+        return drop_tags(CAPTION, rate, ("retro anime style",), torch.Generator().manual_seed(seed))
+
+    assert drop(0.0, 1) == CAPTION
+    assert {drop(0.999, s) for s in range(20)} == {"retro anime style"}  # only the kept tag survives
+    variants = [drop(0.5, s) for s in range(200)]
+    assert all(v.startswith("retro anime style") for v in variants)
+    assert len(set(variants)) == 16  # every subset of the four other tags, in their order
+    assert variants == [drop(0.5, s) for s in range(200)]
+    share = sum(v.count(",") for v in variants) / (4 * len(variants))
+    assert 0.4 < share < 0.6  # each of the four droppable tags kept about half of the time
+
+
+def test_step_prompts_drop_tags_per_batch_index_and_stream():
+    cfg = TrainConfig(base_model="b", dataset="d", out="o", instance_prompt="retro anime style",
+                      caption_tag_dropout=0.5)
+    examples = [Example(Path("a.png"), CAPTION, (64, 64))]
+    by_index = [_prompts(cfg, examples, i, 0)[0] for i in range(40)]
+    assert len(set(by_index)) > 8 and by_index == [_prompts(cfg, examples, i, 0)[0] for i in range(40)]
+    assert [_prompts(cfg, examples, i, 1)[0] for i in range(40)] != by_index  # class pictures draw their own
+    plain = TrainConfig(base_model="b", dataset="d", out="o", instance_prompt="retro anime style")
+    assert _prompts(plain, examples, 3, 0) == [CAPTION]
+
+
+@pytest.mark.parametrize("rate", [-0.1, 1.0])
+def test_caption_tag_dropout_out_of_range_is_named(rate):
+    with pytest.raises(ConfigError, match=r"^caption_tag_dropout: expected a share in \[0, 1\)"):
+        TrainConfig(base_model="b", dataset="d", out="o", instance_prompt="p", caption_tag_dropout=rate)

@@ -15,9 +15,10 @@ from .conftest import load_safetensors
 
 REPO = Path(__file__).resolve().parents[2]
 # full fine-tune of UNet + text encoder with prior preservation, accumulation and EMA: every piece of
-# state (weights, AdamW moments, LR schedule, EMA, data position, noise) must come back
+# state (weights, AdamW moments, LR schedule, EMA, data position, noise, dropped caption tags) must come back
 STATEFUL = dict(method="full", train_text_encoder=True, gradient_accumulation_steps=2, use_ema=True,
-                lr_scheduler="constant_with_warmup", lr_warmup_steps=1, learning_rate=1e-3)  # independent of max_steps
+                lr_scheduler="constant_with_warmup", lr_warmup_steps=1, learning_rate=1e-3,
+                caption_tag_dropout=0.5)  # independent of max_steps
 
 
 def _final_weights(out):
@@ -76,7 +77,7 @@ def _command(tiny_sd1, dataset, out, *extra):
             "--out", str(out), "--instance-prompt", "sks girl", "--resolution", "32", "--bucket-step", "16",
             "--method", "full", "--train-text-encoder", "--gradient-accumulation-steps", "2", "--use-ema",
             "--lr-scheduler", "constant_with_warmup", "--lr-warmup-steps", "1", "--learning-rate", "1e-3",
-            "--validation-inference-steps", "2",
+            "--caption-tag-dropout", "0.5", "--validation-inference-steps", "2",
             "--checkpoint-steps", "2", "--checkpoints-total-limit", "2", *extra]
 
 

@@ -70,6 +70,10 @@ class TrainConfig:
     num_class_images: int = 100
     class_inference_steps: int = 25
     prior_loss_weight: float = 1.0
+    # Each comma-separated tag of a caption (instance and class pictures) is left out of a step's prompt with
+    # this probability (kohya's caption_tag_dropout_rate); a tag holding the instance or class prompt never is.
+    # The model then also learns what a short prompt leaves open, instead of one average picture for it.
+    caption_tag_dropout: float = 0.0
     l2sp_weight: float = 0.0  # λ·Σ‖θ−θ₀‖² toward the pretrained weights (Li et al., ICML 2018)
     l2_weight: float = 0.0  # λ·Σ‖θ‖² toward zero
     adam_weight_decay: float = 1e-2
@@ -132,6 +136,9 @@ class TrainConfig:
             value = getattr(self, name)
             if value is not None and not value > 0:
                 raise ConfigError(name, f"expected a positive number, got {value}")
+        if not 0 <= self.caption_tag_dropout < 1:
+            raise ConfigError("caption_tag_dropout",
+                              f"expected a share in [0, 1) (e.g. 0.2), got {self.caption_tag_dropout}")
         if not 0 < self.ema_decay < 1:
             raise ConfigError("ema_decay", f"expected a number in (0, 1), got {self.ema_decay}")
         if self.stop_text_encoder_after is not None:

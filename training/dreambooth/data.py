@@ -59,6 +59,17 @@ def _prompt(caption: str, instance_prompt: str) -> str:
     return caption if instance_prompt.lower() in caption.lower() else f"{instance_prompt}, {caption}"
 
 
+def drop_tags(prompt: str, rate: float, keep: tuple[str, ...], gen: torch.Generator) -> str:
+    """The prompt with each comma-separated tag left out with probability `rate` (kohya's
+    caption_tag_dropout_rate), except tags that contain one of `keep` (lower case: the instance prompt).
+
+    One draw per tag from `gen`, in order, whether or not the tag can be dropped: the same generator state
+    gives the same prompt, so a resumed run replays it."""
+    tags = [t.strip() for t in prompt.split(",") if t.strip()]
+    draws = torch.rand(len(tags), generator=gen).tolist()
+    return ", ".join(t for t, u in zip(tags, draws) if u >= rate or any(k in t.lower() for k in keep))
+
+
 def prepare_raw(folder: Path, target: Path, resolution: int, instance_prompt: str) -> Path:
     """Prepare a raw folder with training.dataprep (aspect buckets) into `target`, or refuse if it is absent."""
     try:

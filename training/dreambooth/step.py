@@ -17,7 +17,7 @@ import torch
 
 from . import losses, regularization
 from .config import TrainConfig
-from .data import BatchPlan
+from .data import BatchPlan, drop_tags
 from .encoding import LatentSource, TextSource
 
 LOSS_COLUMNS = ("loss", "diffusion_loss", "prior_loss")
@@ -60,6 +60,16 @@ def _generator(cfg: TrainConfig, index: int, stream: int) -> torch.Generator:
     return torch.Generator().manual_seed((cfg.seed * 1_000_003 + index) * 4 + stream)
 
 
+def _prompts(cfg: TrainConfig, examples, index: int, stream: int) -> list[str]:
+    """The batch's captions, with caption_tag_dropout applied from a generator of their own (streams 2, 3),
+    so the latent, noise and timestep draws are the same with and without it."""
+    if not cfg.caption_tag_dropout:
+        return [e.prompt for e in examples]
+    gen = _generator(cfg, index, 2 + stream)
+    keep = tuple(p.lower() for p in (cfg.instance_prompt, cfg.class_prompt) if p.strip())
+    return [drop_tags(e.prompt, cfg.caption_tag_dropout, keep, gen) for e in examples]
+
+
 def _denoise_loss(run: TrainingState, examples, index: int, stream: int, te_active: bool) -> torch.Tensor:
     """Diffusion loss of one batch of examples (all of one bucket)."""
     gen = _generator(run.cfg, index, stream)
@@ -69,7 +79,8 @@ def _denoise_loss(run: TrainingState, examples, index: int, stream: int, te_acti
     noisy = run.schedule.add_noise(latents, noise, t)
     if run.cfg.channels_last:
         noisy = noisy.contiguous(memory_format=torch.channels_last)
-    cond = run.texts.embed([e.prompt for e in examples], trainable=te_active, cache=run.cfg.cache_text_embeddings)
+    cond = run.texts.embed(_prompts(run.cfg, examples, index, stream), trainable=te_active,
+                           cache=run.cfg.cache_text_embeddings and not run.cfg.caption_tag_dropout)
     pred = run.unet(noisy, t, cond.to(noisy.dtype)).sample
     target = losses.target_for(run.schedule, latents, noise, t)
     return losses.diffusion_loss(pred, target, t, run.schedule, run.cfg.snr_gamma)
