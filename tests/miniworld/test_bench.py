@@ -175,3 +175,22 @@ def test_an_indonesian_share_captions_the_retro_set_and_the_class_prompts_in_bot
     parser = Command().create_parser("manage.py", "miniworld_bench")
     assert "--indonesian 0.3" in " ".join(args_of(vars(parser.parse_args(["--out", "b", "--indonesian", "0.3"]))))
 
+
+
+def test_bench_settings_are_refused_all_at_once(tmp_path):
+    from training.management.commands.miniworld_bench import Command, args_of
+
+    with pytest.raises(bench.BenchError) as caught:
+        bench.BenchConfig(out=str(tmp_path), method="dora", regularizations=["l1"], sizes=[0], eval_n=0,
+                          indonesian=2.0, caption_tag_dropout=1.0, instance_prompt=" ")
+    message = str(caught.value)
+    for part in ("--method: 'dora'", "--regs: 'l1'", "--sizes: expected positive integers", "--eval-n 0",
+                 "--indonesian 2.0", "--caption-tag-dropout 1.0: expected a share in [0, 1), e.g. 0.3",
+                 "--instance-prompt: empty"):
+        assert part in message
+    parser = Command().create_parser("manage.py", "miniworld_bench")
+    options = vars(parser.parse_args(["--out", "b", "--caption-tag-dropout", "0.3"]))
+    assert "--caption-tag-dropout 0.3" in " ".join(args_of(options))
+    cfg = bench.BenchConfig(out=str(tmp_path), caption_tag_dropout=0.3)
+    cell = bench.Cell("lora", 10, "l2sp")
+    assert bench.train_config(cfg, cell, 100, tmp_path).caption_tag_dropout == 0.3

@@ -74,29 +74,40 @@ class BenchConfig:
     guidance: float = 5.0
     instance_prompt: str = STYLE_PHRASE  # the style phrase, or a DreamBooth identifier such as "sks style"
     indonesian: float = 0.0  # share of retro and class captions in Bahasa Indonesia (dataset.export_dataset)
+    caption_tag_dropout: float = 0.0  # TrainConfig.caption_tag_dropout: short prompts keep their variety
 
     def __post_init__(self):
+        problems = self.problems()
+        if problems:
+            raise BenchError("; ".join(problems))
+        self.sizes, self.steps = sorted(set(self.sizes)), sorted(set(self.steps))
+        self.instance_prompt = self.instance_prompt.strip()
+
+    def problems(self) -> list[str]:
+        """Every bad setting, each with the flag it came from and a valid example (all said at once)."""
+        out = []
         if self.method not in METHODS:
-            raise BenchError(f"--method: {self.method!r} is not one of {', '.join(METHODS)}")
-        bad = [r for r in self.regularizations if r not in REGULARIZATIONS]
-        if bad:
-            raise BenchError(f"--regs: {bad[0]!r} is not one of {', '.join(REGULARIZATIONS)}")
+            out.append(f"--method: {self.method!r} is not one of {', '.join(METHODS)}")
+        out += [f"--regs: {r!r} is not one of {', '.join(REGULARIZATIONS)}"
+                for r in self.regularizations if r not in REGULARIZATIONS]
         for name in ("sizes", "steps"):
             values = getattr(self, name)
             if not values or min(values) < 1:
-                raise BenchError(f"--{name}: expected positive integers, got {values}")
-            setattr(self, name, sorted(set(values)))
-        if self.eval_n < 1 or self.num_class_images < 1 or self.lora_rank < 1:
-            raise BenchError("--eval-n, --num-class-images and --rank must be at least 1")
+                out.append(f"--{name}: expected positive integers, got {values}")
+        out += [f"--{flag} {value}: expected at least 1" for flag, value in
+                (("eval-n", self.eval_n), ("num-class-images", self.num_class_images), ("rank", self.lora_rank))
+                if value < 1]
         if self.prior_loss_weight < 0:
-            raise BenchError(f"--prior-loss-weight {self.prior_loss_weight}: expected 0 or more")
+            out.append(f"--prior-loss-weight {self.prior_loss_weight}: expected 0 or more")
         if not 0.0 <= self.indonesian <= 1.0:
-            raise BenchError(f"--indonesian {self.indonesian}: expected a share between 0 and 1, e.g. 0.3")
-        self.instance_prompt = self.instance_prompt.strip()
-        if not self.instance_prompt:
-            raise BenchError("--instance-prompt: empty; give the style phrase, e.g. 'retro anime style' or 'sks style'")
+            out.append(f"--indonesian {self.indonesian}: expected a share between 0 and 1, e.g. 0.3")
+        if not 0.0 <= self.caption_tag_dropout < 1.0:
+            out.append(f"--caption-tag-dropout {self.caption_tag_dropout}: expected a share in [0, 1), e.g. 0.3")
+        if not self.instance_prompt.strip():
+            out.append("--instance-prompt: empty; give the style phrase, e.g. 'retro anime style' or 'sks style'")
         if not (Path(self.base_model) / "model_index.json").exists():
-            raise BenchError(f"--base-model: {self.base_model} is not a diffusers pipeline folder")
+            out.append(f"--base-model: {self.base_model} is not a diffusers pipeline folder")
+        return out
 
 
 @dataclass(frozen=True)
@@ -189,6 +200,7 @@ def train_config(cfg: BenchConfig, cell: Cell, steps: int, class_dir: Path):
         class_data_dir=str(class_dir), num_class_images=cfg.num_class_images,
         l2_weight=cfg.reg_weight if cell.reg == "l2" else 0.0,
         l2sp_weight=cfg.reg_weight if cell.reg == "l2sp" else 0.0,
+        caption_tag_dropout=cfg.caption_tag_dropout,
         validation_prompts=[f"{cfg.instance_prompt}, an old man with glasses in a market",
                             "a young girl with pink long hair, red shirt, in a classroom"],
         validation_inference_steps=20, resume=True, output_name=cell.name,

@@ -58,6 +58,9 @@ class Command(BaseCommand):
         parser.add_argument("--indonesian", type=float, default=d["indonesian"].default,
                             help="Share of the retro set's and the class pictures' captions in Bahasa Indonesia "
                                  "(e.g. 0.3), so the style binds to the Indonesian retro phrase too.")
+        parser.add_argument("--caption-tag-dropout", type=float, default=d["caption_tag_dropout"].default,
+                            help="Share of each retro and class caption's tags left out per training step (e.g. "
+                                 "0.3), so prompts that leave attributes open keep their variety.")
         parser.add_argument("--threads", type=int, default=1, help="torch threads (1 on a shared machine).")
 
     def handle(self, *args, **o):
@@ -69,7 +72,8 @@ class Command(BaseCommand):
                                     num_class_images=o["num_class_images"],
                                     train_text_encoder=o["train_text_encoder"], lora_rank=o["rank"],
                                     lora_learning_rate=o["lora_lr"], prior_loss_weight=o["prior_loss_weight"],
-                                    instance_prompt=o["instance_prompt"], indonesian=o["indonesian"])
+                                    instance_prompt=o["instance_prompt"], indonesian=o["indonesian"],
+                                    caption_tag_dropout=o["caption_tag_dropout"])
         except bench.BenchError as exc:
             raise CommandError(str(exc)) from None
         started = time.perf_counter()
@@ -114,4 +118,5 @@ def args_of(o: dict) -> list[str]:
         (["--train-text-encoder"] if o["train_text_encoder"] else []) + \
         ([f"--base-model {o['base_model']}"] if o["base_model"] != str(shipped.BASE) else []) + \
         ([f"--indonesian {o['indonesian']}"] if o["indonesian"] else []) + \
+        ([f"--caption-tag-dropout {o['caption_tag_dropout']}"] if o["caption_tag_dropout"] else []) + \
         ([f"--threads {o['threads']}"] if o["threads"] != 1 else [])
