@@ -24,7 +24,8 @@ HELP = {
                            "caption_tag_dropout_rate; e.g. 0.2); tags holding the instance prompt are kept.",
     "class_prompt": "Blank: the dataset's class prompt.",
     "l2sp_weight": "Pull toward the pretrained weights (L2-SP).",
-    "l2_weight": "Plain L2 toward zero (for comparison).",
+    "l2_weight": "Plain L2 toward zero (for comparison; on a LoRA it holds the adapter near zero, so it learns "
+                 "next to nothing: use L2-SP).",
 }
 FORM_FIELD = {bool: forms.BooleanField, int: forms.IntegerField, float: forms.FloatField}
 
