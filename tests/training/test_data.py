@@ -7,7 +7,7 @@ import torch
 
 from training.dreambooth.config import ConfigError, TrainConfig
 from training.dreambooth.data import BatchPlan, Example, bucket_size, drop_tags, scan_dataset
-from training.dreambooth.step import _prompts
+from training.dreambooth.step import batch_prompts
 
 from .conftest import write_dataset
 
@@ -64,11 +64,11 @@ def test_step_prompts_drop_tags_per_batch_index_and_stream():
     cfg = TrainConfig(base_model="b", dataset="d", out="o", instance_prompt="retro anime style",
                       caption_tag_dropout=0.5)
     examples = [Example(Path("a.png"), CAPTION, (64, 64))]
-    by_index = [_prompts(cfg, examples, i, 0)[0] for i in range(40)]
-    assert len(set(by_index)) > 8 and by_index == [_prompts(cfg, examples, i, 0)[0] for i in range(40)]
-    assert [_prompts(cfg, examples, i, 1)[0] for i in range(40)] != by_index  # class pictures draw their own
+    by_index = [batch_prompts(cfg, examples, i, 0)[0] for i in range(40)]
+    assert len(set(by_index)) > 8 and by_index == [batch_prompts(cfg, examples, i, 0)[0] for i in range(40)]
+    assert [batch_prompts(cfg, examples, i, 1)[0] for i in range(40)] != by_index  # class pictures draw their own
     plain = TrainConfig(base_model="b", dataset="d", out="o", instance_prompt="retro anime style")
-    assert _prompts(plain, examples, 3, 0) == [CAPTION]
+    assert batch_prompts(plain, examples, 3, 0) == [CAPTION]
 
 
 @pytest.mark.parametrize("rate", [-0.1, 1.0])

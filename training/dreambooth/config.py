@@ -88,7 +88,8 @@ class TrainConfig:
     log_every: int = 10  # metrics sync, TensorBoard, penalties every N steps (the CSV keeps every step's loss)
     use_8bit_adam: bool = False
     cache_latents: bool = True  # encode each picture with the VAE once (no augmentation re-encodes)
-    cache_text_embeddings: bool = True  # encode each prompt once while the text encoder is frozen
+    cache_text_embeddings: bool = True  # encode each prompt once while the text encoder is frozen (and the
+    # prompts fixed: off with caption_tag_dropout, whose variants would fill memory, as in kohya)
     resume: bool = False
     output_name: str = "dreambooth"
     training_comment: str = ""

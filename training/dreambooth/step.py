@@ -60,7 +60,7 @@ def _generator(cfg: TrainConfig, index: int, stream: int) -> torch.Generator:
     return torch.Generator().manual_seed((cfg.seed * 1_000_003 + index) * 4 + stream)
 
 
-def _prompts(cfg: TrainConfig, examples, index: int, stream: int) -> list[str]:
+def batch_prompts(cfg: TrainConfig, examples, index: int, stream: int) -> list[str]:
     """The batch's captions, with caption_tag_dropout applied from a generator of their own (streams 2, 3),
     so the latent, noise and timestep draws are the same with and without it."""
     if not cfg.caption_tag_dropout:
@@ -79,7 +79,7 @@ def _denoise_loss(run: TrainingState, examples, index: int, stream: int, te_acti
     noisy = run.schedule.add_noise(latents, noise, t)
     if run.cfg.channels_last:
         noisy = noisy.contiguous(memory_format=torch.channels_last)
-    cond = run.texts.embed(_prompts(run.cfg, examples, index, stream), trainable=te_active,
+    cond = run.texts.embed(batch_prompts(run.cfg, examples, index, stream), trainable=te_active,
                            cache=run.cfg.cache_text_embeddings and not run.cfg.caption_tag_dropout)
     pred = run.unet(noisy, t, cond.to(noisy.dtype)).sample
     target = losses.target_for(run.schedule, latents, noise, t)
