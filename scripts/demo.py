@@ -112,7 +112,7 @@ def prepare(env: dict) -> None:
                *(["--default"] if default == "miniworld-base" else []), "--description", BASE_DESCRIPTION)
     if default == "miniworld-retro":
         manage(env, "add_model", "--name", "miniworld-retro", "--lora-of", "miniworld-base", "--path",
-               str(shipped.RETRO_LORA), "--lora-scale", str(shipped.RETRO_LORA_SCALE), "--default",
+               str(shipped.RETRO_LORA), "--lora-scale", str(shipped.retro_lora_scale()), "--default",
                "--description", RETRO_DESCRIPTION)
     manage(env, "shell", "-c", (
         "from django.contrib.auth import get_user_model; U = get_user_model(); "

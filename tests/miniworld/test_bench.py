@@ -1,6 +1,7 @@
 """miniworld_bench end to end on the shipped base model with a micro grid: every phase writes what it
 promises, re-running skips finished work, and the report's numbers are the evaluations' numbers."""
 import json
+from pathlib import Path
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -194,3 +195,39 @@ def test_bench_settings_are_refused_all_at_once(tmp_path):
     cfg = bench.BenchConfig(out=str(tmp_path), caption_tag_dropout=0.3)
     cell = bench.Cell("lora", 10, "l2sp")
     assert bench.train_config(cfg, cell, 100, tmp_path).caption_tag_dropout == 0.3
+
+
+def test_ship_records_the_lora_scale_it_was_judged_at_and_the_default_model_uses_it(tmp_path, monkeypatch):
+    from training.miniworld import shipped
+    from training.miniworld.bench_report import retro_card
+
+    cfg = bench.BenchConfig(out=str(tmp_path / "b"), lora_scale=0.8)
+    model = "lora-n10-l2sp-s100"
+    snapshot = bench.model_dir(cfg, model)
+    snapshot.mkdir(parents=True)
+    for name in ("pytorch_lora_weights.safetensors", "lora_kohya.safetensors", "loss.png"):
+        (snapshot / name).write_bytes(b"x")
+    (snapshot / "done.json").write_text(json.dumps({"steps": 100, "train_seconds": 1.0}))
+    bench.eval_path(cfg, model).parent.mkdir(parents=True)
+    bench.eval_path(cfg, model).write_text("{}")
+    bench.eval_path(cfg, model).with_suffix(".png").write_bytes(b"png")
+    out = bench.ship(cfg, model, tmp_path / "shipped", "card")
+    assert json.loads((out / "done.json").read_text()) == {"steps": 100, "train_seconds": 1.0, "lora_scale": 0.8}
+    monkeypatch.setattr(shipped, "RETRO_LORA_DIR", out)
+    assert shipped.retro_lora_scale() == 0.8
+    assert bench.prompt_sets_path(cfg, model).name == "lora-n10-l2sp-s100-x0.8.json"  # not a scale-1 cache
+
+    results = Path(__file__).resolve().parents[2] / "docs/miniworld/bench-v7/grid/bench/results.json"
+    metrics = json.loads(results.read_text())["lora-n50-l2sp-s1000"]  # a real evaluation record
+    card = retro_card(model, metrics, "cmd", [{"prompt_set": "open", "n": 100, "diversity": 0.61,
+                                               "base_diversity": 0.63, "lora_scale": 0.8}])
+    assert "diversity 0.61, the base's 0.63" in card
+    with pytest.raises(bench.BenchError, match=r"--lora-scale 0.0: expected a positive scale, e\.g\. 0\.8"):
+        bench.BenchConfig(out=str(tmp_path / "c"), lora_scale=0.0)
+
+
+def test_the_shipped_card_states_the_scale_the_default_model_is_registered_with():
+    from training.miniworld import shipped
+
+    card = (shipped.RETRO_LORA_DIR / "README.md").read_text(encoding="utf-8")
+    assert f"LoRA scale {shipped.retro_lora_scale():g}, the scale `make demo` registers" in card

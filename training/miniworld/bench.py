@@ -75,6 +75,7 @@ class BenchConfig:
     instance_prompt: str = STYLE_PHRASE  # the style phrase, or a DreamBooth identifier such as "sks style"
     indonesian: float = 0.0  # share of retro and class captions in Bahasa Indonesia (dataset.export_dataset)
     caption_tag_dropout: float = 0.0  # TrainConfig.caption_tag_dropout: short prompts keep their variety
+    lora_scale: float = 1.0  # --ship: the scale the shipped LoRA is judged and registered at
 
     def __post_init__(self):
         problems = self.problems()
@@ -103,6 +104,8 @@ class BenchConfig:
             out.append(f"--indonesian {self.indonesian}: expected a share between 0 and 1, e.g. 0.3")
         if not 0.0 <= self.caption_tag_dropout < 1.0:
             out.append(f"--caption-tag-dropout {self.caption_tag_dropout}: expected a share in [0, 1), e.g. 0.3")
+        if not self.lora_scale > 0:
+            out.append(f"--lora-scale {self.lora_scale}: expected a positive scale, e.g. 0.8")
         if not self.instance_prompt.strip():
             out.append("--instance-prompt: empty; give the style phrase, e.g. 'retro anime style' or 'sks style'")
         if not (Path(self.base_model) / "model_index.json").exists():
@@ -362,7 +365,8 @@ def run_evaluations(cfg: BenchConfig, models: list[str], log: Callable[[str], No
 
 
 def prompt_sets_path(cfg: BenchConfig, model: str) -> Path:
-    return Path(cfg.out) / "prompt-sets" / f"{model}.json"
+    scale = "" if cfg.lora_scale == 1 else f"-x{cfg.lora_scale:g}"
+    return Path(cfg.out) / "prompt-sets" / f"{model}{scale}.json"
 
 
 def evaluate_prompt_sets(cfg: BenchConfig, model: str, n: int, log: Callable[[str], None]) -> list[dict]:
@@ -375,13 +379,30 @@ def evaluate_prompt_sets(cfg: BenchConfig, model: str, n: int, log: Callable[[st
     path = prompt_sets_path(cfg, model)
     if path.exists() and all(r["n"] == n for r in json.loads(path.read_text(encoding="utf-8"))):
         return json.loads(path.read_text(encoding="utf-8"))
-    pipe = load_model(cfg.base_model, model_dir(cfg, model))
+    pipe = load_model(cfg.base_model, model_dir(cfg, model), cfg.lora_scale)
     reports = []
     for prompt_set in PROMPT_SETS:
-        log(f"  {model}: {n} retro prompts, {prompt_set}")
-        reports.append(evaluate_pipeline(pipe, n=n, style="retro", prompt_set=prompt_set)[0])
+        log(f"  {model} × {cfg.lora_scale:g}: {n} retro prompts, {prompt_set}")
+        reports.append({**evaluate_pipeline(pipe, n=n, style="retro", prompt_set=prompt_set)[0],
+                        "lora_scale": cfg.lora_scale})
+    log(f"  {model} × {cfg.lora_scale:g} and the base: {n} open prompts")
+    base = load_model(cfg.base_model, Path(cfg.base_model))
+    reports.append({**open_prompt_report(pipe, n, cfg.instance_prompt), "lora_scale": cfg.lora_scale,
+                    "base_diversity": open_prompt_report(base, n, cfg.instance_prompt)["diversity"]})
     write_atomic(path, json.dumps(reports, indent=2))
     return reports
+
+
+def open_prompt_report(pipe, n: int, style_phrase: str) -> dict:
+    """Diversity of prompts that leave everything but the person open ("retro anime style, a young girl") at
+    the site's defaults: a LoRA that learned one average picture for them draws the same muddy face each time."""
+    from .bench_eval import open_metrics, open_prompts
+    from .classifier import classify
+    from .pretrain_eval import SITE, generate
+
+    images = generate(pipe, open_prompts(n, style_phrase=style_phrase))
+    return {"prompt_set": "open", "n": n, "steps": SITE.steps, "guidance": SITE.guidance_scale,
+            "scheduler": SITE.scheduler, **open_metrics(classify(images))}
 
 
 def load_results(cfg: BenchConfig) -> dict[str, dict]:
@@ -434,8 +455,10 @@ def ship(cfg: BenchConfig, model: str, out: str | Path, card: str) -> Path:
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    for name in ("pytorch_lora_weights.safetensors", "lora_kohya.safetensors", "loss.png", "done.json"):
+    for name in ("pytorch_lora_weights.safetensors", "lora_kohya.safetensors", "loss.png"):
         shutil.copy2(source / name, tmp / name)
+    done = json.loads((source / "done.json").read_text(encoding="utf-8"))
+    (tmp / "done.json").write_text(json.dumps({**done, "lora_scale": cfg.lora_scale}, indent=2), encoding="utf-8")
     shutil.copy2(eval_path(cfg, model).with_suffix(".png"), tmp / "samples.png")
     shutil.copy2(eval_path(cfg, model), tmp / "evaluation.json")
     if prompt_sets_path(cfg, model).exists():

@@ -39,15 +39,16 @@ OPEN_ATTRIBUTES = ("hair_color", "hair_style", "glasses", "accessory", "clothing
 EVAL_SEED = 20261125
 
 
-def load_model(base_model: str, model: Path):
-    """A diffusers pipeline for a bench snapshot (full folder, or the base + its LoRA) with DPM-Solver++ 2M."""
+def load_model(base_model: str, model: Path, lora_scale: float = 1.0):
+    """A diffusers pipeline for a bench snapshot (full folder, or the base + its LoRA at `lora_scale`) with
+    DPM-Solver++ 2M."""
     from diffusers import DPMSolverMultistepScheduler
 
     from generator.engine.loading import load_pipeline
 
     lora = model / "pytorch_lora_weights.safetensors"
     loaded = load_pipeline(base_model if lora.exists() else str(model), device="cpu", dtype=torch.float32,
-                           lora=str(lora) if lora.exists() else None, local_files_only=True)
+                           lora=str(lora) if lora.exists() else None, lora_scale=lora_scale, local_files_only=True)
     pipe = loaded.pipeline
     pipe.scheduler = DPMSolverMultistepScheduler.from_config(pipe.scheduler.config)
     pipe.set_progress_bar_config(disable=True)

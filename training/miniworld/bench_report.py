@@ -261,12 +261,18 @@ def retro_card(model: str, metrics: dict, command: str, prompt_sets: list[dict] 
         f"- prior preservation {row['prior_modern']:.3f} (target ≥ 0.95)",
         f"- absent-background accuracy {row['background_absent']:.3f}; near-copies {row['near_copies']:.3f}", "",
     ]
-    if prompt_sets:
-        r = prompt_sets[0]
+    sets = [r for r in prompt_sets if r["prompt_set"] != "open"]
+    if sets:
+        r = sets[0]
         lines += [f"Retro prompts as users write them ({r['n']} held-out prompts per set, each opening with a retro "
                   f"phrase of its language; {r['scheduler']}, {r['steps']} steps, CFG {r['guidance']:g} — the "
-                  "site's defaults), share drawn retro and accuracy per attribute:", "",
-                  *prompt_sets_table(prompt_sets), ""]
+                  f"site's defaults — and LoRA scale {r.get('lora_scale', 1.0):g}, the scale `make demo` registers), "
+                  "share drawn retro and accuracy per attribute:", "", *prompt_sets_table(sets), ""]
+    for r in prompt_sets:
+        if r["prompt_set"] == "open":
+            lines += [f"Prompts that leave all but the person open ('retro anime style, a young girl'; {r['n']}, "
+                      f"same settings): diversity {r['diversity']:.2f}, the base's {r['base_diversity']:.2f} "
+                      "(normalized entropy of the attributes the classifier reads; target ≥ the base's).", ""]
     lines += ["![samples: 16 retro prompts, 8 plain prompts, 8 open prompts](samples.png)", "",
               "![loss](loss.png)", ""]
     return "\n".join(lines) + "\n"

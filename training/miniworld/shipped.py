@@ -5,6 +5,7 @@
     weights/miniclip/    mini-CLIP (open_clip local-dir layout) for CLIP scores on mini-world pictures
     weights/classifier.safetensors   the ground-truth attribute classifier
 """
+import json
 from pathlib import Path
 
 WEIGHTS = Path(__file__).resolve().parent / "weights"
@@ -13,7 +14,13 @@ RETRO_LORA_DIR = WEIGHTS / "retro-lora"
 RETRO_LORA = RETRO_LORA_DIR / "pytorch_lora_weights.safetensors"
 MINICLIP = WEIGHTS / "miniclip"
 CLASSIFIER = WEIGHTS / "classifier.safetensors"
-RETRO_LORA_SCALE = 1.0
+
+
+def retro_lora_scale() -> float:
+    """The scale the shipped LoRA was judged at (miniworld_bench --ship --lora-scale writes it into its
+    done.json) and is registered with; 1.0 for a LoRA shipped without one."""
+    done = RETRO_LORA_DIR / "done.json"
+    return float(json.loads(done.read_text(encoding="utf-8")).get("lora_scale", 1.0)) if done.exists() else 1.0
 
 
 def default_model() -> tuple[str, str | None] | None:
@@ -40,4 +47,4 @@ def default_spec() -> dict | None:
         return None
     base, lora = model
     return {"name": "miniworld-retro" if lora else "miniworld-base", "base": base, "lora": lora,
-            "lora_scale": RETRO_LORA_SCALE}
+            "lora_scale": retro_lora_scale()}

@@ -61,6 +61,9 @@ class Command(BaseCommand):
         parser.add_argument("--caption-tag-dropout", type=float, default=d["caption_tag_dropout"].default,
                             help="Share of each retro and class caption's tags left out per training step (e.g. "
                                  "0.3), so prompts that leave attributes open keep their variety.")
+        parser.add_argument("--lora-scale", type=float, default=d["lora_scale"].default,
+                            help="With --ship: judge the prompt sets at this LoRA scale and register the shipped "
+                                 "LoRA at it (e.g. 0.8: style with less of the retro texture's mud).")
         parser.add_argument("--threads", type=int, default=1, help="torch threads (1 on a shared machine).")
 
     def handle(self, *args, **o):
@@ -73,7 +76,7 @@ class Command(BaseCommand):
                                     train_text_encoder=o["train_text_encoder"], lora_rank=o["rank"],
                                     lora_learning_rate=o["lora_lr"], prior_loss_weight=o["prior_loss_weight"],
                                     instance_prompt=o["instance_prompt"], indonesian=o["indonesian"],
-                                    caption_tag_dropout=o["caption_tag_dropout"])
+                                    caption_tag_dropout=o["caption_tag_dropout"], lora_scale=o["lora_scale"])
         except bench.BenchError as exc:
             raise CommandError(str(exc)) from None
         started = time.perf_counter()
@@ -119,4 +122,5 @@ def args_of(o: dict) -> list[str]:
         ([f"--base-model {o['base_model']}"] if o["base_model"] != str(shipped.BASE) else []) + \
         ([f"--indonesian {o['indonesian']}"] if o["indonesian"] else []) + \
         ([f"--caption-tag-dropout {o['caption_tag_dropout']}"] if o["caption_tag_dropout"] else []) + \
+        ([f"--lora-scale {o['lora_scale']}"] if o["lora_scale"] != 1 else []) + \
         ([f"--threads {o['threads']}"] if o["threads"] != 1 else [])
