@@ -3,6 +3,7 @@ prompts are partly wrong, and the side-by-side command writes one labelled row p
 import random
 
 import numpy as np
+import pytest
 from django.core.management import call_command
 
 from training.miniworld import render, sample_attributes, shipped
@@ -38,3 +39,19 @@ def test_compare_command_draws_every_model_in_its_own_row(tmp_path):
     assert sheet.shape[0] == 2 * 128  # two rows at 2x of 64 px
     top, bottom = sheet[:128, 40:], sheet[128:, 40:]
     assert np.abs(top - bottom).max() == 0  # same model, same prompts and seeds: the same pictures
+
+
+def test_compare_draws_a_lora_at_the_scale_after_the_at_sign(tmp_path):
+    from django.core.management.base import CommandError
+    from PIL import Image
+
+    out = tmp_path / "sheet.png"
+    lora = shipped.RETRO_LORA
+    call_command("miniworld_compare", "--model", f"base={shipped.BASE}", "--model", f"off={shipped.BASE}+{lora}@0",
+                 "--model", f"on={shipped.BASE}+{lora}@1", "--out", str(out), "--retro")
+    sheet = np.asarray(Image.open(out).convert("RGB")).astype(int)
+    base, off, on = sheet[:128, 40:], sheet[128:256, 40:], sheet[256:384, 40:]
+    assert np.abs(base - off).mean() < 1  # scale 0: the base's pictures
+    assert np.abs(base - on).mean() > 10  # scale 1: the retro LoRA's
+    with pytest.raises(CommandError, match="must be a number, e.g. \\+LORA@0.8"):
+        call_command("miniworld_compare", "--model", f"x={shipped.BASE}+{lora}@big", "--out", str(out))

@@ -23,8 +23,9 @@ class Command(BaseCommand):
     help = "Side-by-side sheet of mini-world models (same prompts and seeds) and mini-CLIP's rank agreement."
 
     def add_arguments(self, parser):
-        parser.add_argument("--model", action="append", required=True, metavar="LABEL=FOLDER[+LORA]",
-                            help="A model to draw with; repeat. LORA: a LoRA .safetensors applied on FOLDER.")
+        parser.add_argument("--model", action="append", required=True, metavar="LABEL=FOLDER[+LORA[@SCALE]]",
+                            help="A model to draw with; repeat. LORA: a LoRA .safetensors applied on FOLDER, at "
+                                 "SCALE (default 1).")
         parser.add_argument("--out", required=True, help="PNG sheet to write.")
         parser.add_argument("--retro", action="store_true", help="Prefix every prompt with the retro style phrase.")
         parser.add_argument("--clip", default="", help="open_clip folder for the rank agreement (mini-CLIP).")
@@ -43,7 +44,13 @@ class Command(BaseCommand):
             if not sep or not path:
                 raise CommandError(f"--model {spec!r}: expected LABEL=FOLDER or LABEL=FOLDER+LORA.safetensors")
             folder, _, lora = path.partition("+")
-            pipes[label] = load_pipeline(folder, device="cpu", dtype=torch.float32, lora=lora or None).pipeline
+            lora, _, scale = lora.partition("@")
+            try:
+                scale = float(scale or 1.0)
+            except ValueError:
+                raise CommandError(f"--model {spec!r}: the LoRA scale after @ must be a number, e.g. +LORA@0.8")
+            pipes[label] = load_pipeline(folder, device="cpu", dtype=torch.float32, lora=lora or None,
+                                         lora_scale=scale).pipeline
         prompts = [(RETRO_PREFIX if o["retro"] else "") + p for p in SHEET_PROMPTS]
         sheet = side_by_side(pipes, prompts)
         sheet.save(o["out"])
