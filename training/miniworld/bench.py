@@ -395,7 +395,8 @@ def evaluate_prompt_sets(cfg: BenchConfig, model: str, n: int, log: Callable[[st
 
 def open_prompt_report(pipe, n: int, style_phrase: str) -> dict:
     """Diversity of prompts that leave everything but the person open ("retro anime style, a young girl") at
-    the site's defaults: a LoRA that learned one average picture for them draws the same muddy face each time."""
+    the site's defaults: how evenly the classifier reads the attributes they leave open. It does not see a muddy
+    picture (bench.md, "v7 retro recipe, continued"): look at those too."""
     from .bench_eval import open_metrics, open_prompts
     from .classifier import classify
     from .pretrain_eval import SITE, generate
