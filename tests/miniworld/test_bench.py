@@ -63,13 +63,18 @@ def test_micro_bench_trains_evaluates_compares_and_reports(tmp_path, capsys):
     assert f"style adoption {results[lora]['style_adoption']:.3f}" in card and lora in card
     # ... and how it reads retro prompts as users write them, Indonesian beside English, with the site's defaults
     sets = {r["prompt_set"]: r for r in json.loads((tmp_path / "shipped" / "prompt-sets.json").read_text())}
-    assert sorted(sets) == ["caption", "indonesian", "paraphrase"] and {r["n"] for r in sets.values()} == {3}
+    assert sorted(sets) == ["caption", "indonesian", "open", "paraphrase"] and {r["n"] for r in sets.values()} == {3}
     assert sets["caption"]["example_prompt"].startswith("retro anime style, ")
     assert sets["indonesian"]["example_prompt"].split(",")[0] in style_phrases("id")
     assert {(r["scheduler"], r["steps"], r["guidance"]) for r in sets.values()} == {("dpmpp_2m", 20, 7.0)}
     gender = f"{sets['indonesian']['accuracy']['gender']:.2f}"
     assert any(line.startswith("| Bahasa Indonesia | ") and gender in line for line in card.splitlines())
     assert "Bahasa Indonesia vs the template: largest shortfall" in card
+    # ... and how varied person-only prompts come out beside the base, at the scale make demo registers
+    assert 0 <= sets["open"]["diversity"] <= 1 and 0 <= sets["open"]["base_diversity"] <= 1
+    assert f"diversity {sets['open']['diversity']:.2f}, the base's {sets['open']['base_diversity']:.2f}" in card
+    assert "LoRA scale 1, the scale `make demo` registers" in card
+    assert json.loads((tmp_path / "shipped" / "done.json").read_text())["lora_scale"] == 1.0
     assert (tmp_path / "shipped" / "pytorch_lora_weights.safetensors").read_bytes() == \
         (out / "models" / lora / "pytorch_lora_weights.safetensors").read_bytes()
     with pytest.raises(CommandError, match="not a LoRA snapshot"):
