@@ -48,7 +48,8 @@ class Command(BaseCommand):
             try:
                 scale = float(scale or 1.0)
             except ValueError:
-                raise CommandError(f"--model {spec!r}: the LoRA scale after @ must be a number, e.g. +LORA@0.8") from None
+                raise CommandError(
+                    f"--model {spec!r}: the LoRA scale after @ must be a number, e.g. +LORA@0.8") from None
             pipes[label] = load_pipeline(folder, device="cpu", dtype=torch.float32, lora=lora or None,
                                          lora_scale=scale).pipeline
         prompts = [(RETRO_PREFIX if o["retro"] else "") + p for p in SHEET_PROMPTS]
