@@ -386,11 +386,22 @@ def evaluate_prompt_sets(cfg: BenchConfig, model: str, n: int, log: Callable[[st
         reports.append({**evaluate_pipeline(pipe, n=n, style="retro", prompt_set=prompt_set)[0],
                         "lora_scale": cfg.lora_scale})
     log(f"  {model} × {cfg.lora_scale:g} and the base: {n} open prompts")
-    base = load_model(cfg.base_model, Path(cfg.base_model))
     reports.append({**open_prompt_report(pipe, n, cfg.instance_prompt), "lora_scale": cfg.lora_scale,
-                    "base_diversity": open_prompt_report(base, n, cfg.instance_prompt)["diversity"]})
+                    "base_diversity": base_open_diversity(cfg, n)})
     write_atomic(path, json.dumps(reports, indent=2))
     return reports
+
+
+def base_open_diversity(cfg: BenchConfig, n: int) -> float:
+    """The base's open_prompt_report diversity, drawn once per bench folder and n (every model and scale is
+    compared with the same number)."""
+    from .bench_eval import load_model
+
+    path = Path(cfg.out) / "prompt-sets" / f"base-open-n{n}.json"
+    if not path.exists():
+        report = open_prompt_report(load_model(cfg.base_model, Path(cfg.base_model)), n, cfg.instance_prompt)
+        write_atomic(path, json.dumps(report, indent=2))
+    return json.loads(path.read_text(encoding="utf-8"))["diversity"]
 
 
 def open_prompt_report(pipe, n: int, style_phrase: str) -> dict:
