@@ -72,7 +72,8 @@ class TrainConfig:
     prior_loss_weight: float = 1.0
     # Each comma-separated tag of a caption (instance and class pictures) is left out of a step's prompt with
     # this probability (kohya's caption_tag_dropout_rate); a tag holding the instance or class prompt never is.
-    # The model then also learns what a short prompt leaves open, instead of one average picture for it.
+    # The model also trains on shorter prompts than its captions (on the mini-world's sentence captions it did not
+    # help: docs/miniworld/bench.md, "v7 retro recipe, continued").
     caption_tag_dropout: float = 0.0
     l2sp_weight: float = 0.0  # λ·Σ‖θ−θ₀‖² toward the pretrained weights (Li et al., ICML 2018)
     l2_weight: float = 0.0  # λ·Σ‖θ‖² toward zero

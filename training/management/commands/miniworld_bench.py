@@ -60,7 +60,7 @@ class Command(BaseCommand):
                                  "(e.g. 0.3), so the style binds to the Indonesian retro phrase too.")
         parser.add_argument("--caption-tag-dropout", type=float, default=d["caption_tag_dropout"].default,
                             help="Share of each retro and class caption's tags left out per training step (e.g. "
-                                 "0.3), so prompts that leave attributes open keep their variety.")
+                                 "0.3; TrainConfig.caption_tag_dropout).")
         parser.add_argument("--lora-scale", type=float, default=d["lora_scale"].default,
                             help="With --ship: judge the prompt sets at this LoRA scale and register the shipped "
                                  "LoRA at it (e.g. 0.8: style with less of the retro texture's mud).")
