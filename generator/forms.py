@@ -45,8 +45,8 @@ class GenerateForm(CreativeFields):
         self.fields["model"].widget.choices = [
             (m.name, m.name) for m in models
         ]
-        # Each model starts at the size it was trained at, within the site's limits; the page's JS follows the pick.
-        self.model_sizes = {m.name: limits.side_within(m.native_size) for m in models}
+        # Each model starts at its own defaults (native size, steps, CFG); the page's JS follows the pick.
+        self.model_defaults = {m.name: m.generation_defaults(limits) for m in models}
         self.model_architectures = {m.name: m.base_architecture for m in models}
         self.lora_models = [
             {"name": m.name, "architecture": m.base_architecture, "description": m.description[:120]}
@@ -57,8 +57,11 @@ class GenerateForm(CreativeFields):
         default = default_model()
         if default is not None and not self.initial.get("model"):
             self.initial["model"] = default.name
-            self.initial.setdefault("width", self.model_sizes.get(default.name, 512))
-            self.initial.setdefault("height", self.model_sizes.get(default.name, 512))
+            for name, value in default.generation_defaults(limits).items():
+                self.initial.setdefault(name, value)
+        picked = self.model_defaults.get(self.initial.get("model") or (default.name if default else ""))
+        if picked:  # steps and CFG sit under Advanced: say here what the picked model draws with
+            self.fields["model"].help_text = defaults_line(picked)
         attrs = {
             "seed": {"min": -1, "max": 2**32 - 1},
             "steps": {"min": 1, "max": limits.max_steps},
@@ -100,6 +103,11 @@ class GenerateForm(CreativeFields):
 
     def variation_fields(self):
         return [self[name] for name in self.creative_groups["variation"]]
+
+
+def defaults_line(defaults: dict) -> str:
+    """The picked model's own steps and CFG, under the model picker (static/js/site.js writes the same line)."""
+    return f"Its defaults: {defaults['steps']} steps, CFG {defaults['guidance_scale']:g} (Advanced)."
 
 
 def initial_from_job(job, seed=None, num_images=None) -> dict:

@@ -6,13 +6,17 @@ pipelines and makes images; these rows remember who asked for what and where the
 import uuid
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.contrib.postgres.indexes import GinIndex
 from django.contrib.postgres.search import SearchQuery, SearchRank, SearchVector, SearchVectorField
 from django.db import connections, models
 from django.db.models.functions import Coalesce
 from django.urls import reverse
 
+from generator.engine.params import GenerationParams, Limits
 from jobs import models as jobs
+
+_SITE = GenerationParams(prompt="")  # the site's defaults, where a model sets none
 
 
 class AIModelQuerySet(models.QuerySet):
@@ -58,6 +62,13 @@ class AIModel(models.Model):
     native_size = models.PositiveIntegerField(
         default=512, help_text="Side the model was trained at (detected); the generate form starts there."
     )
+    default_steps = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text=f"Steps the generate form, API and CLI start at for this model; empty: the "
+                                         f"site's {_SITE.steps}. Distilled models (Turbo, Lightning, LCM) want 4–8.")
+    default_guidance_scale = models.FloatField(
+        null=True, blank=True, verbose_name="default CFG scale",
+        help_text=f"CFG scale the generate form, API and CLI start at for this model; empty: the site's "
+                  f"{_SITE.guidance_scale:g}. Distilled models want 1–2.")
     description = models.TextField(blank=True)
     is_active = models.BooleanField(default=True, help_text="Listed in the users' model picker.")
     is_default = models.BooleanField(default=False)
@@ -77,6 +88,25 @@ class AIModel(models.Model):
 
     def __str__(self):
         return self.name
+
+    def clean(self):
+        """Every bad default at once, each with a value the site accepts."""
+        limits, errors = Limits(**settings.RETROPORTAL_LIMITS), {}
+        if self.default_steps is not None and not 1 <= self.default_steps <= limits.max_steps:
+            errors["default_steps"] = f"{self.default_steps} is out of range; use 1 to {limits.max_steps}, e.g. 20"
+        if self.default_guidance_scale is not None and not 0 <= self.default_guidance_scale <= limits.max_guidance:
+            errors["default_guidance_scale"] = (f"{self.default_guidance_scale:g} is out of range; use 0 to "
+                                                f"{limits.max_guidance:g}, e.g. 7")
+        if errors:
+            raise ValidationError(errors)
+
+    def generation_defaults(self, limits: Limits) -> dict:
+        """What a request naming this model gets for the fields it leaves out: the model's native size (within
+        `limits`), its steps and CFG scale, else the site's (GenerationParams). One rule for form, API and CLI."""
+        side = limits.side_within(self.native_size)
+        return {"width": side, "height": side, "steps": self.default_steps or _SITE.steps,
+                "guidance_scale": _SITE.guidance_scale if self.default_guidance_scale is None
+                else self.default_guidance_scale}
 
     @property
     def base_architecture(self) -> str:

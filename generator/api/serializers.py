@@ -53,10 +53,12 @@ class GenerationCreateSerializer(RejectUnknownFieldsMixin, CreativeFieldsSeriali
                                             trim_whitespace=False, default=_DEFAULTS.negative_prompt)
     seed = StrictIntegerField(required=False, default=_DEFAULTS.seed,
                                     help_text="-1 for a random seed, else 0 to 4294967295; image i uses seed + i.")
-    steps = StrictIntegerField(required=False, default=_DEFAULTS.steps,
-                                     help_text="Denoising steps (1 to the site's maximum, 100 by default).")
-    guidance_scale = FiniteFloatField(required=False, default=_DEFAULTS.guidance_scale,
-                                      help_text="Classifier-free guidance (CFG) scale, 0 to 30.")
+    steps = StrictIntegerField(required=False, help_text=(
+        "Denoising steps (1 to the site's maximum, 100 by default). Default: the chosen model's "
+        f"(`default_steps` in GET /api/models/), else {_DEFAULTS.steps}."))
+    guidance_scale = FiniteFloatField(required=False, help_text=(
+        "Classifier-free guidance (CFG) scale, 0 to 30. Default: the chosen model's (`default_guidance_scale` in "
+        f"GET /api/models/), else {_DEFAULTS.guidance_scale:g}."))
     width = StrictIntegerField(required=False, help_text=(
         "Multiple of 8, 64 to the site's maximum (1024 by default). Default: the chosen model's native size "
         "(`native_size` in GET /api/models/: 64 for the mini-world models, 512 for SD 1.x, 768 for SD 2.x)."))
@@ -71,7 +73,7 @@ class GenerationCreateSerializer(RejectUnknownFieldsMixin, CreativeFieldsSeriali
     def to_internal_value(self, data):
         """Every bad field at once: type errors, unknown keys and GenerationParams' range checks together.
 
-        A missing width/height is the chosen (or default) model's native size, as on the website."""
+        A missing width/height, steps or guidance_scale is the chosen (or default) model's, as on the website."""
         try:
             values, errors = super().to_internal_value(data), {}
         except serializers.ValidationError as exc:
@@ -81,9 +83,8 @@ class GenerationCreateSerializer(RejectUnknownFieldsMixin, CreativeFieldsSeriali
             if "loras" in errors:
                 errors["loras"] = one_line_lora_errors(errors["loras"])
         model, limits = chosen_model(values.get("model") or None), site_limits()
-        side = limits.side_within(model.native_size if model is not None else _DEFAULTS.width)
-        values.setdefault("width", side)
-        values.setdefault("height", side)
+        for name, value in (model or AIModel()).generation_defaults(limits).items():
+            values.setdefault(name, value)
         request = self.context.get("request")
         values["init_image_source"] = decode_pictures(values, errors, getattr(request, "user", None), limits)
         given = {name: value for name, value in values.items() if name not in ("model", "init_image_source")}
@@ -123,11 +124,6 @@ def chosen_model(model_name: str | None) -> AIModel | None:
     return AIModel.objects.drawable().filter(name=model_name).first() if model_name \
         else default_model()
 
-
-def native_side(model_name: str | None) -> int:
-    """The side a request without width/height gets: the named (else default) model's native size, in limits."""
-    model = chosen_model(model_name)
-    return site_limits().side_within(model.native_size if model is not None else _DEFAULTS.width)
 
 
 class ProgressSerializer(serializers.Serializer):
@@ -295,16 +291,32 @@ class JobFilterSerializer(NoBlankQueryMixin, serializers.Serializer):
 class AIModelSerializer(serializers.ModelSerializer):
     parent = serializers.SlugRelatedField(slug_field="name", read_only=True, allow_null=True)
     is_default = serializers.SerializerMethodField(help_text="Used when a generation request names no model.")
+    default_steps = serializers.SerializerMethodField(
+        help_text="Steps a generation request with this model but without `steps` gets (the model's, else the site's).")
+    default_guidance_scale = serializers.SerializerMethodField(
+        help_text="CFG scale a generation request with this model but without `guidance_scale` gets (the model's, "
+                  "else the site's).")
 
     class Meta:
         model = AIModel
-        fields = ["name", "kind", "architecture", "native_size", "upscale_factor", "parent", "description",
-                  "is_default", "created_at"]
+        fields = ["name", "kind", "architecture", "native_size", "default_steps", "default_guidance_scale",
+                  "upscale_factor", "parent", "description", "is_default", "created_at"]
         read_only_fields = fields
         extra_kwargs = {"native_size": {"help_text": "Side in pixels the model was trained at; a generation request "
                                                      "without width/height draws at this size."},
                         "upscale_factor": {"help_text": "Kind `upscaler` only: how many times it enlarges (2, 4); "
                                                         "0 for models that draw."}}
+
+    def get_default_steps(self, model) -> int:
+        return self._defaults(model)["steps"]
+
+    def get_default_guidance_scale(self, model) -> float:
+        return self._defaults(model)["guidance_scale"]
+
+    def _defaults(self, model) -> dict:
+        if "limits" not in self.context:
+            self.context["limits"] = site_limits()
+        return model.generation_defaults(self.context["limits"])
 
     def get_is_default(self, model) -> bool:
         if "default_model_pk" not in self.context:

@@ -52,13 +52,14 @@
 
   // ---------------------------------------------------------------- size presets and the hires result
   function sizePresets() {
-    var sizes = json("model-sizes") || {}, limits = json("size-limits"), box = el("size-presets");
+    var defaults = json("model-defaults") || {}, limits = json("size-limits"), box = el("size-presets");
     var model = el("id_model"), scale = el("id_hires_scale");
     if (!box || !limits || !scale) { return; }
     var presets = [[1, "1× native"], [1.5, "1.5× with hires"], [2, "2× with hires"]];
     function render() {
       box.querySelectorAll("button").forEach(function (b) { b.remove(); });
-      var native = sizes[model ? model.value : ""] || Number(el("id_width").value) || 512;
+      var picked = defaults[model ? model.value : ""];
+      var native = (picked && picked.width) || Number(el("id_width").value) || 512;
       presets.forEach(function (preset) {
         var side = hiresSide(native, preset[0]);
         var button = document.createElement("button");

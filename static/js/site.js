@@ -14,7 +14,7 @@
         if (!window.confirm(form.dataset.confirm)) { event.preventDefault(); }
       });
     });
-    followModelSize();
+    followModelDefaults();
     var generate = document.getElementById("generate-form");
     if (generate) {
       generate.addEventListener("submit", function () {
@@ -24,22 +24,26 @@
     }
   });
 
-  // Picking a model sets width/height to the size it was trained at, unless the user typed a size.
-  function followModelSize() {
-    var sizes = document.getElementById("model-sizes");
+  // Picking a model sets size, steps and CFG to that model's defaults, except the fields the user typed in.
+  function followModelDefaults() {
+    var defaults = document.getElementById("model-defaults");
     var model = document.getElementById("id_model");
-    if (!sizes || !model) { return; }
-    sizes = JSON.parse(sizes.textContent);
-    var typed = false;
-    ["id_width", "id_height"].forEach(function (id) {
-      var input = document.getElementById(id);
-      if (input) { input.addEventListener("input", function () { typed = true; }); }
+    if (!defaults || !model) { return; }
+    defaults = JSON.parse(defaults.textContent);
+    var fields = ["width", "height", "steps", "guidance_scale"], typed = {};
+    fields.forEach(function (name) {
+      var input = document.getElementById("id_" + name);
+      if (input) { input.addEventListener("input", function () { typed[name] = true; }); }
     });
     model.addEventListener("change", function () {
-      var size = sizes[model.value];
-      if (typed || !size) { return; }
-      document.getElementById("id_width").value = size;
-      document.getElementById("id_height").value = size;
+      var values = defaults[model.value];
+      if (!values) { return; }
+      fields.forEach(function (name) {
+        var input = document.getElementById("id_" + name);
+        if (input && !typed[name] && values[name] !== undefined) { input.value = values[name]; }
+      });
+      var help = document.querySelector("#field-model .help");  // forms.defaults_line writes the same words
+      if (help) { help.textContent = "Its defaults: " + values.steps + " steps, CFG " + values.guidance_scale + " (Advanced)."; }
     });
   }
 })();

@@ -58,4 +58,4 @@ def test_the_form_starts_at_the_default_models_native_size(client, django_user_m
     client.force_login(django_user_model.objects.create_user("carol", password="carol-pass-1234"))
     html = client.get(reverse("generate")).content.decode()
     assert f'name="width" value="{expected}"' in html and f'name="height" value="{expected}"' in html
-    assert '"xl": 1024' in html  # the size map the page's JS uses when another model is picked
+    assert '"xl": {"width": 1024, "height": 1024' in html  # the defaults the page's JS uses when another model is picked

@@ -5,10 +5,12 @@ administrator, and records the detected architecture (sd1, sd2, sd2-v, sdxl) in 
 """
 from pathlib import Path
 
+from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from generator.management.loading import load_for_command
+from generator.services import configured_limits
 
 
 class Command(BaseCommand):
@@ -22,6 +24,10 @@ class Command(BaseCommand):
         parser.add_argument("--upscaler", action="store_true",
                             help="--path is an ESRGAN-family upscaler file for the hires fix (scale detected)")
         parser.add_argument("--lora-scale", type=float, default=1.0)
+        parser.add_argument("--default-steps", type=int,
+                            help="steps the form, API and CLI start at for this model (default: the site's)")
+        parser.add_argument("--default-guidance-scale", type=float,
+                            help="CFG scale the form, API and CLI start at for this model (default: the site's)")
         parser.add_argument("--finetuned-from", metavar="BASE_NAME", help="record the base model a fine-tune came from")
         parser.add_argument("--description", default="")
         parser.add_argument("--allow-pickle", action="store_true", help="allow .ckpt/.bin/.pt/.pth files (they can run code)")
@@ -39,6 +45,13 @@ class Command(BaseCommand):
         source = str(Path(path).expanduser().resolve()) if Path(path).expanduser().exists() else path
         if options["upscaler"]:
             return self._add_upscaler(AIModel, name, source, options)
+        defaults = {"default_steps": options["default_steps"],
+                    "default_guidance_scale": options["default_guidance_scale"]}
+        try:
+            AIModel(**defaults).clean()
+        except ValidationError as exc:
+            raise CommandError("; ".join(f"--{field.replace('_', '-')}: {message}"
+                                         for field, messages in exc.message_dict.items() for message in messages))
         parent = self._parent(AIModel, options["lora_of"] or options["finetuned_from"])
         if options["lora_of"]:
             kind, base_source, lora = AIModel.Kind.LORA, parent.source, source
@@ -59,14 +72,17 @@ class Command(BaseCommand):
                     lora_scale=options["lora_scale"],
                     architecture=model.architecture,
                     native_size=model.native_size,
+                    **defaults,
                     **({"description": options["description"]} if options["description"] else {}),
                     **({"is_default": True} if options["default"] else {}),
                 ),
             )
         verb = "added" if created else "updated"
         default = ", default" if entry.is_default else ""
+        own = entry.generation_defaults(configured_limits())
         self.stdout.write(
-            f"{verb} {entry.name}: {entry.kind}, {entry.architecture}, {entry.native_size}px, {entry.source}{default}"
+            f"{verb} {entry.name}: {entry.kind}, {entry.architecture}, {entry.native_size}px, {own['steps']} steps, "
+            f"CFG {own['guidance_scale']:g}, {entry.source}{default}"
         )
 
     def _add_upscaler(self, AIModel, name, source, options):

@@ -8,6 +8,7 @@ import dataclasses
 import os
 import sys
 from pathlib import Path
+from typing import NamedTuple
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
@@ -18,6 +19,7 @@ from generator.engine.param_checks import HIRES_UPSCALERS
 from generator.engine.params import SCHEDULER_NAMES, GenerationParams, Limits, ParamError
 from generator.management.loading import load_for_command
 
+SITE = GenerationParams(prompt="")  # the site's defaults, where neither a flag nor the model sets one
 MODEL_FILE_SUFFIXES = (".safetensors", ".ckpt", ".bin", ".pt", ".pth")
 
 
@@ -26,8 +28,18 @@ def looks_like_path(value: str) -> bool:
     return "/" in value or os.sep in value or value.endswith(MODEL_FILE_SUFFIXES) or os.path.exists(value)
 
 
-def registry_model(name: str | None):
-    """(source, lora, lora_scale, display name) for a registry name, or for the default model."""
+class ModelChoice(NamedTuple):
+    """What --model resolved to: what to load, and the model's own steps and CFG (None: the site's)."""
+    source: str
+    lora: str | None
+    lora_scale: float
+    name: str | None
+    steps: int | None = None
+    guidance_scale: float | None = None
+
+
+def registry_model(name: str | None) -> ModelChoice:
+    """The model a registry name, or the default model, stands for."""
     from django.db import DatabaseError
 
     from generator.models import AIModel
@@ -45,14 +57,14 @@ def registry_model(name: str | None):
             fallback = settings.RETROPORTAL_DEFAULT_MODEL
             if entry is None and fallback:
                 if looks_like_path(fallback):
-                    return fallback, None, 1.0, None
+                    return ModelChoice(fallback, None, 1.0, None)
                 return registry_model(fallback)
             if entry is None:
                 return shipped_default()
     except DatabaseError as e:
         raise CommandError(f"cannot read the model registry ({' '.join(str(e).split())}); pass --model PATH instead") from e
     try:
-        return (*entry.pipeline_spec(), entry.name)
+        return ModelChoice(*entry.pipeline_spec(), entry.name, entry.default_steps, entry.default_guidance_scale)
     except ValueError as exc:
         raise CommandError(str(exc)) from None
 
@@ -64,7 +76,8 @@ def shipped_default():
     if spec is None:
         raise CommandError("no --model given and no default model registered; pass --model PATH_OR_NAME "
                            "or run manage.py add_model --default")
-    return spec["base"], spec["lora"], spec["lora_scale"], spec["name"]
+    return ModelChoice(spec["base"], spec["lora"], spec["lora_scale"], spec["name"], spec.get("steps"),
+                       spec.get("guidance_scale"))
 
 
 def free_name(folder: Path, seed: int, taken: set[str]) -> str:
@@ -179,8 +192,9 @@ class Command(BaseCommand):
         parser.add_argument("--prompt", required=True)
         parser.add_argument("--negative-prompt", default="")
         parser.add_argument("--seed", type=int, default=-1, help="-1 picks a random seed; image i uses seed + i")
-        parser.add_argument("--steps", type=int, default=20)
-        parser.add_argument("--guidance-scale", type=float, default=7.0)
+        parser.add_argument("--steps", type=int, help=f"default: the model's (registry), else {SITE.steps}")
+        parser.add_argument("--guidance-scale", type=float,
+                            help=f"CFG scale; default: the model's (registry), else {SITE.guidance_scale:g}")
         parser.add_argument("--width", type=int, help="default: the model's native size (64 px mini-world, 512 SD 1.x)")
         parser.add_argument("--height", type=int, help="default: the model's native size")
         parser.add_argument("--num-images", type=int, default=1)
@@ -219,9 +233,9 @@ class Command(BaseCommand):
             prompt=options["prompt"],
             negative_prompt=options["negative_prompt"],
             seed=options["seed"],
-            steps=options["steps"],
-            guidance_scale=options["guidance_scale"],
-            width=_or(options["width"], limits.min_side),  # stand-ins until the model says its native size
+            steps=_or(options["steps"], SITE.steps),  # stand-ins until the model says its own defaults
+            guidance_scale=_or(options["guidance_scale"], SITE.guidance_scale),
+            width=_or(options["width"], limits.min_side),
             height=_or(options["height"], limits.min_side),
             num_images=options["num_images"],
             scheduler=options["scheduler"],
@@ -239,14 +253,18 @@ class Command(BaseCommand):
         if out.exists() and not out.is_dir():
             raise CommandError(f"--out {out} exists and is not a folder")
 
-        source, lora, lora_scale, name = self._resolve_model(options)
+        choice = self._resolve_model(options)
         params = dataclasses.replace(params, loras=tuple(resolve_lora(choice) for choice in params.loras))
         translator = self._load_translator(params.translate)
         upscaler = self._load_upscaler(upscaler_file, upscaler_name, options) if params.is_hires else None
         scorer = self._load_clip(options["clip_model"])
-        model = load_for_command(source, options, lora=lora, lora_scale=lora_scale, name=name)
+        model = load_for_command(choice.source, options, lora=choice.lora, lora_scale=choice.lora_scale,
+                                 name=choice.name)
         native = limits.side_within(model.native_size)
-        params = dataclasses.replace(params, width=_or(options["width"], native), height=_or(options["height"], native))
+        params = dataclasses.replace(params, width=_or(options["width"], native), height=_or(options["height"], native),
+                                     steps=_or(options["steps"], _or(choice.steps, SITE.steps)),
+                                     guidance_scale=_or(options["guidance_scale"], _or(choice.guidance_scale,
+                                                                                       SITE.guidance_scale)))
         try:
             params.validate(limits)  # again at the model's native size (a hires scale may no longer fit)
             result = self._generate(model, params, limits, translator, options, upscaler)
@@ -258,7 +276,7 @@ class Command(BaseCommand):
     def _resolve_model(self, options):
         value = options["model"]
         if value and looks_like_path(value):
-            return value, None, 1.0, None
+            return ModelChoice(value, None, 1.0, None)
         return registry_model(value)  # a registry LoRA entry stays fused; --lora mixes more on top
 
     def _load_translator(self, translate: str):

@@ -142,10 +142,10 @@ class Command(BaseCommand):
 
         if looks_like_path(o["model"]):
             return o["model"], o["lora"], o["lora_scale"], None
-        source, entry_lora, entry_scale, name = registry_model(o["model"])
+        choice = registry_model(o["model"])
         if o["lora"]:
-            return source, o["lora"], o["lora_scale"], name
-        return source, entry_lora, entry_scale, name
+            return choice.source, o["lora"], o["lora_scale"], choice.name
+        return choice.source, choice.lora, choice.lora_scale, choice.name
 
     # -- --run: the Django layer (training.run_evaluations) ---------------------------------------------------
     def _handle_run(self, o):
