@@ -111,8 +111,10 @@ def prepare(env: dict) -> None:
         manage(env, "add_model", "--name", "miniworld-base", "--path", str(BASE_MODEL),
                *(["--default"] if default == "miniworld-base" else []), "--description", BASE_DESCRIPTION)
     if default == "miniworld-retro":
+        guidance = shipped.retro_guidance_scale()
         manage(env, "add_model", "--name", "miniworld-retro", "--lora-of", "miniworld-base", "--path",
                str(shipped.RETRO_LORA), "--lora-scale", str(shipped.retro_lora_scale()), "--default",
+               *([] if guidance is None else ["--default-guidance-scale", str(guidance)]),
                "--description", RETRO_DESCRIPTION)
     manage(env, "shell", "-c", (
         "from django.contrib.auth import get_user_model; U = get_user_model(); "

@@ -1,5 +1,6 @@
 """miniworld_bench end to end on the shipped base model with a micro grid: every phase writes what it
 promises, re-running skips finished work, and the report's numbers are the evaluations' numbers."""
+import collections
 import json
 from pathlib import Path
 
@@ -73,8 +74,9 @@ def test_micro_bench_trains_evaluates_compares_and_reports(tmp_path, capsys):
     # ... and how varied person-only prompts come out beside the base, at the scale make demo registers
     assert 0 <= sets["open"]["diversity"] <= 1 and 0 <= sets["open"]["base_diversity"] <= 1
     assert f"diversity {sets['open']['diversity']:.2f}, the base's {sets['open']['base_diversity']:.2f}" in card
-    assert "LoRA scale 1, the scale `make demo` registers" in card
-    assert json.loads((tmp_path / "shipped" / "done.json").read_text())["lora_scale"] == 1.0
+    assert "CFG 7 and LoRA scale 1: the defaults `make demo` registers it with" in card
+    registered = json.loads((tmp_path / "shipped" / "done.json").read_text())
+    assert (registered["lora_scale"], registered["guidance_scale"]) == (1.0, 7.0)
     assert (tmp_path / "shipped" / "pytorch_lora_weights.safetensors").read_bytes() == \
         (out / "models" / lora / "pytorch_lora_weights.safetensors").read_bytes()
     with pytest.raises(CommandError, match="not a LoRA snapshot"):
@@ -188,11 +190,11 @@ def test_bench_settings_are_refused_all_at_once(tmp_path):
 
     with pytest.raises(bench.BenchError) as caught:
         bench.BenchConfig(out=str(tmp_path), method="dora", regularizations=["l1"], sizes=[0], eval_n=0,
-                          indonesian=2.0, caption_tag_dropout=1.0, instance_prompt=" ")
+                          indonesian=2.0, caption_tag_dropout=1.0, instance_prompt=" ", backgrounds="forest")
     message = str(caught.value)
     for part in ("--method: 'dora'", "--regs: 'l1'", "--sizes: expected positive integers", "--eval-n 0",
                  "--indonesian 2.0", "--caption-tag-dropout 1.0: expected a share in [0, 1), e.g. 0.3",
-                 "--instance-prompt: empty"):
+                 "--instance-prompt: empty", "--backgrounds 'forest': expected one of scraped, balanced"):
         assert part in message
     parser = Command().create_parser("manage.py", "miniworld_bench")
     options = vars(parser.parse_args(["--out", "b", "--caption-tag-dropout", "0.3"]))
@@ -202,11 +204,11 @@ def test_bench_settings_are_refused_all_at_once(tmp_path):
     assert bench.train_config(cfg, cell, 100, tmp_path).caption_tag_dropout == 0.3
 
 
-def test_ship_records_the_lora_scale_it_was_judged_at_and_the_default_model_uses_it(tmp_path, monkeypatch):
+def test_ship_records_the_lora_scale_and_cfg_it_was_judged_at_and_the_default_model_uses_them(tmp_path, monkeypatch):
     from training.miniworld import shipped
     from training.miniworld.bench_report import retro_card
 
-    cfg = bench.BenchConfig(out=str(tmp_path / "b"), lora_scale=0.8)
+    cfg = bench.BenchConfig(out=str(tmp_path / "b"), lora_scale=0.8, ship_guidance=4)
     model = "lora-n10-l2sp-s100"
     snapshot = bench.model_dir(cfg, model)
     snapshot.mkdir(parents=True)
@@ -217,22 +219,45 @@ def test_ship_records_the_lora_scale_it_was_judged_at_and_the_default_model_uses
     bench.eval_path(cfg, model).write_text("{}")
     bench.eval_path(cfg, model).with_suffix(".png").write_bytes(b"png")
     out = bench.ship(cfg, model, tmp_path / "shipped", "card")
-    assert json.loads((out / "done.json").read_text()) == {"steps": 100, "train_seconds": 1.0, "lora_scale": 0.8}
+    assert json.loads((out / "done.json").read_text()) == {"steps": 100, "train_seconds": 1.0, "lora_scale": 0.8,
+                                                           "guidance_scale": 4}
     monkeypatch.setattr(shipped, "RETRO_LORA_DIR", out)
-    assert shipped.retro_lora_scale() == 0.8
-    assert bench.prompt_sets_path(cfg, model).name == "lora-n10-l2sp-s100-x0.8.json"  # not a scale-1 cache
+    assert (shipped.retro_lora_scale(), shipped.retro_guidance_scale()) == (0.8, 4.0)
+    assert shipped.default_spec()["guidance_scale"] == 4.0  # what generate without --model draws at
+    assert bench.prompt_sets_path(cfg, model).name == "lora-n10-l2sp-s100-x0.8-g4.json"  # not a scale-1, CFG-7 cache
 
     results = Path(__file__).resolve().parents[2] / "docs/miniworld/bench-v7/grid/bench/results.json"
     metrics = json.loads(results.read_text())["lora-n50-l2sp-s1000"]  # a real evaluation record
     card = retro_card(model, metrics, "cmd", [{"prompt_set": "open", "n": 100, "diversity": 0.61,
                                                "base_diversity": 0.63, "lora_scale": 0.8}])
     assert "diversity 0.61, the base's 0.63" in card
-    with pytest.raises(bench.BenchError, match=r"--lora-scale 0.0: expected a positive scale, e\.g\. 0\.8"):
-        bench.BenchConfig(out=str(tmp_path / "c"), lora_scale=0.0)
+    with pytest.raises(bench.BenchError, match=r"--lora-scale 0.0: expected a positive scale, e\.g\. 0\.8; "
+                                               r"--ship-guidance 1.0: expected a CFG scale above 1"):
+        bench.BenchConfig(out=str(tmp_path / "c"), lora_scale=0.0, ship_guidance=1.0)
 
 
-def test_the_shipped_card_states_the_scale_the_default_model_is_registered_with():
+def test_the_shipped_card_states_the_cfg_and_scale_the_default_model_is_registered_with():
     from training.miniworld import shipped
 
     card = (shipped.RETRO_LORA_DIR / "README.md").read_text(encoding="utf-8")
-    assert f"LoRA scale {shipped.retro_lora_scale():g}, the scale `make demo` registers" in card
+    guidance = shipped.retro_guidance_scale() or 7
+    assert f"CFG {guidance:g} and LoRA scale {shipped.retro_lora_scale():g}: the defaults `make demo` registers it with" in card
+
+
+def test_a_balanced_retro_set_draws_every_scene_equally_and_keeps_its_own_folder(tmp_path):
+    from training.management.commands.miniworld_bench import Command, args_of
+
+    scraped = bench.BenchConfig(out=str(tmp_path), sizes=[12])
+    balanced = bench.BenchConfig(out=str(tmp_path), sizes=[12], backgrounds="balanced")
+    scenes = {}
+    for cfg in (scraped, balanced):
+        folder = bench.dataset_dir(cfg, 12)
+        labels = [json.loads(line) for line in (folder / "labels.jsonl").read_text().splitlines()]
+        scenes[cfg.backgrounds] = collections.Counter(r["attributes"]["background"] for r in labels)
+    assert bench.dataset_dir(balanced, 12).name == "n12-balanced"
+    assert scenes["balanced"] == {bg: 2 for bg in ("flower_garden", "beach", "village", "city_night", "market",
+                                                   "classroom")}
+    assert scenes["scraped"]["flower_garden"] == 7 and "market" not in scenes["scraped"]  # 60%, never a market
+    parser = Command().create_parser("manage.py", "miniworld_bench")
+    options = vars(parser.parse_args(["--out", "b", "--backgrounds", "balanced"]))
+    assert "--backgrounds balanced" in " ".join(args_of(options))

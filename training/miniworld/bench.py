@@ -33,13 +33,15 @@ from typing import Callable
 import numpy as np
 
 from generator.engine.files import write_atomic
+from generator.engine.params import GenerationParams
 
 from . import shipped
 from .attributes import Style
 from .captions import STYLE_PHRASE
-from .dataset import caption_in, export_dataset, languages
+from .dataset import BACKGROUND_MIXES, caption_in, export_dataset, languages
 from .pretrain_data import sample_training_attrs
 
+SITE = GenerationParams(prompt="")  # the website's, API's and CLI's defaults (sampler, steps, CFG)
 REGULARIZATIONS = ("none", "l2", "l2sp")
 METHODS = ("full", "lora")
 PIPELINE_PARTS = ("model_index.json", "unet", "vae", "text_encoder", "tokenizer", "scheduler")
@@ -75,7 +77,9 @@ class BenchConfig:
     instance_prompt: str = STYLE_PHRASE  # the style phrase, or a DreamBooth identifier such as "sks style"
     indonesian: float = 0.0  # share of retro and class captions in Bahasa Indonesia (dataset.export_dataset)
     caption_tag_dropout: float = 0.0  # TrainConfig.caption_tag_dropout: short prompts keep their variety
+    backgrounds: str = "scraped"  # the retro set's scenes: dataset.BACKGROUND_MIXES (scraped skew, or balanced)
     lora_scale: float = 1.0  # --ship: the scale the shipped LoRA is judged and registered at
+    ship_guidance: float = SITE.guidance_scale  # --ship: the CFG it is judged at and registered with as its default
 
     def __post_init__(self):
         problems = self.problems()
@@ -104,8 +108,12 @@ class BenchConfig:
             out.append(f"--indonesian {self.indonesian}: expected a share between 0 and 1, e.g. 0.3")
         if not 0.0 <= self.caption_tag_dropout < 1.0:
             out.append(f"--caption-tag-dropout {self.caption_tag_dropout}: expected a share in [0, 1), e.g. 0.3")
+        if self.backgrounds not in BACKGROUND_MIXES:
+            out.append(f"--backgrounds {self.backgrounds!r}: expected one of {', '.join(BACKGROUND_MIXES)}")
         if not self.lora_scale > 0:
             out.append(f"--lora-scale {self.lora_scale}: expected a positive scale, e.g. 0.8")
+        if not 1.0 < self.ship_guidance <= 30.0:
+            out.append(f"--ship-guidance {self.ship_guidance}: expected a CFG scale above 1 and at most 30, e.g. 4")
         if not self.instance_prompt.strip():
             out.append("--instance-prompt: empty; give the style phrase, e.g. 'retro anime style' or 'sks style'")
         if not (Path(self.base_model) / "model_index.json").exists():
@@ -133,12 +141,14 @@ def grid_cells(cfg: BenchConfig) -> list[Cell]:
 
 def dataset_dir(cfg: BenchConfig, size: int) -> Path:
     """The retro export with `size` pictures, captions starting with the instance prompt (made on first use;
-    skewed backgrounds as a scraped set)."""
-    folder = Path(cfg.out) / "datasets" / f"n{size}{language_suffix(cfg)}"
+    backgrounds skewed as a scraped set, or balanced)."""
+    mix = "" if cfg.backgrounds == "scraped" else f"-{cfg.backgrounds}"
+    folder = Path(cfg.out) / "datasets" / f"n{size}{language_suffix(cfg)}{mix}"
     if not (folder / "labels.jsonl").exists():
         shutil.rmtree(folder, ignore_errors=True)
         export_dataset(folder, n=size, seed=cfg.dataset_seed, style=Style.RETRO, size=cfg.resolution,
-                       style_phrase=cfg.instance_prompt, indonesian=cfg.indonesian)
+                       style_phrase=cfg.instance_prompt, indonesian=cfg.indonesian,
+                       backgrounds=BACKGROUND_MIXES[cfg.backgrounds])
     records = [json.loads(line) for line in (folder / "labels.jsonl").read_text(encoding="utf-8").splitlines()]
     first = next((r["caption"] for r in records if r.get("lang", "en") == "en"), f"{cfg.instance_prompt}, ")
     if not first.startswith(f"{cfg.instance_prompt}, "):
@@ -366,13 +376,15 @@ def run_evaluations(cfg: BenchConfig, models: list[str], log: Callable[[str], No
 
 def prompt_sets_path(cfg: BenchConfig, model: str) -> Path:
     scale = "" if cfg.lora_scale == 1 else f"-x{cfg.lora_scale:g}"
-    return Path(cfg.out) / "prompt-sets" / f"{model}{scale}.json"
+    guidance = "" if cfg.ship_guidance == SITE.guidance_scale else f"-g{cfg.ship_guidance:g}"
+    return Path(cfg.out) / "prompt-sets" / f"{model}{scale}{guidance}.json"
 
 
 def evaluate_prompt_sets(cfg: BenchConfig, model: str, n: int, log: Callable[[str], None]) -> list[dict]:
     """A snapshot on retro prompts as users write them — the caption template, English paraphrases and Bahasa
-    Indonesia, each opening with a retro phrase of its language (phrasing.py) — with the site's sampler, steps and
-    CFG (pretrain_eval.SITE): how far Indonesian falls behind English. Computed once per model and n."""
+    Indonesia, each opening with a retro phrase of its language (phrasing.py) — with the site's sampler and steps
+    (SITE) at CFG `ship_guidance`: how far Indonesian falls behind English. Computed once per model,
+    scale, CFG and n."""
     from .bench_eval import load_model
     from .pretrain_eval import PROMPT_SETS, evaluate_pipeline
 
@@ -381,20 +393,21 @@ def evaluate_prompt_sets(cfg: BenchConfig, model: str, n: int, log: Callable[[st
         return json.loads(path.read_text(encoding="utf-8"))
     pipe = load_model(cfg.base_model, model_dir(cfg, model), cfg.lora_scale)
     reports = []
+    setting = f"{model} × {cfg.lora_scale:g}, CFG {cfg.ship_guidance:g}"
     for prompt_set in PROMPT_SETS:
-        log(f"  {model} × {cfg.lora_scale:g}: {n} retro prompts, {prompt_set}")
-        reports.append({**evaluate_pipeline(pipe, n=n, style="retro", prompt_set=prompt_set)[0],
-                        "lora_scale": cfg.lora_scale})
-    log(f"  {model} × {cfg.lora_scale:g} and the base: {n} open prompts")
-    reports.append({**open_prompt_report(pipe, n, cfg.instance_prompt), "lora_scale": cfg.lora_scale,
-                    "base_diversity": base_open_diversity(cfg, n)})
+        log(f"  {setting}: {n} retro prompts, {prompt_set}")
+        reports.append({**evaluate_pipeline(pipe, n=n, style="retro", prompt_set=prompt_set,
+                                            guidance=cfg.ship_guidance)[0], "lora_scale": cfg.lora_scale})
+    log(f"  {setting} and the base: {n} open prompts")
+    reports.append({**open_prompt_report(pipe, n, cfg.instance_prompt, cfg.ship_guidance),
+                    "lora_scale": cfg.lora_scale, "base_diversity": base_open_diversity(cfg, n)})
     write_atomic(path, json.dumps(reports, indent=2))
     return reports
 
 
 def base_open_diversity(cfg: BenchConfig, n: int) -> float:
-    """The base's open_prompt_report diversity, drawn once per bench folder and n (every model and scale is
-    compared with the same number)."""
+    """The base's open_prompt_report diversity at the site's CFG, drawn once per bench folder and n (every model,
+    scale and CFG is compared with the same number)."""
     from .bench_eval import load_model
 
     path = Path(cfg.out) / "prompt-sets" / f"base-open-n{n}.json"
@@ -404,16 +417,16 @@ def base_open_diversity(cfg: BenchConfig, n: int) -> float:
     return json.loads(path.read_text(encoding="utf-8"))["diversity"]
 
 
-def open_prompt_report(pipe, n: int, style_phrase: str) -> dict:
+def open_prompt_report(pipe, n: int, style_phrase: str, guidance: float = SITE.guidance_scale) -> dict:
     """Diversity of prompts that leave everything but the person open ("retro anime style, a young girl") at
-    the site's defaults: how evenly the classifier reads the attributes they leave open. It does not see a muddy
-    picture (bench.md, "v7 retro recipe, continued"): look at those too."""
+    the site's sampler and steps: how evenly the classifier reads the attributes they leave open. It does not see
+    a muddy picture (bench.md, "v7 retro recipe, continued"): look at those too."""
     from .bench_eval import open_metrics, open_prompts
     from .classifier import classify
-    from .pretrain_eval import SITE, generate
+    from .pretrain_eval import generate
 
-    images = generate(pipe, open_prompts(n, style_phrase=style_phrase))
-    return {"prompt_set": "open", "n": n, "steps": SITE.steps, "guidance": SITE.guidance_scale,
+    images = generate(pipe, open_prompts(n, style_phrase=style_phrase), guidance=guidance)
+    return {"prompt_set": "open", "n": n, "steps": SITE.steps, "guidance": guidance,
             "scheduler": SITE.scheduler, **open_metrics(classify(images))}
 
 
@@ -470,7 +483,8 @@ def ship(cfg: BenchConfig, model: str, out: str | Path, card: str) -> Path:
     for name in ("pytorch_lora_weights.safetensors", "lora_kohya.safetensors", "loss.png"):
         shutil.copy2(source / name, tmp / name)
     done = json.loads((source / "done.json").read_text(encoding="utf-8"))
-    (tmp / "done.json").write_text(json.dumps({**done, "lora_scale": cfg.lora_scale}, indent=2), encoding="utf-8")
+    registered = {"lora_scale": cfg.lora_scale, "guidance_scale": cfg.ship_guidance}
+    (tmp / "done.json").write_text(json.dumps({**done, **registered}, indent=2), encoding="utf-8")
     shutil.copy2(eval_path(cfg, model).with_suffix(".png"), tmp / "samples.png")
     shutil.copy2(eval_path(cfg, model), tmp / "evaluation.json")
     if prompt_sets_path(cfg, model).exists():

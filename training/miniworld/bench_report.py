@@ -243,7 +243,13 @@ def prompt_sets_table(reports: list[dict]) -> list[str]:
     return lines
 
 
-def retro_card(model: str, metrics: dict, command: str, prompt_sets: list[dict] = ()) -> str:
+BACKGROUND_WORDS = {"scraped": "backgrounds skewed as a scraped set", "balanced": "every scene equally often"}
+ABSENT_WORDS = {"scraped": "absent-background accuracy",  # market and classroom, which the scraped set lacks
+                "balanced": "market and classroom accuracy (in this set, as every scene is)"}
+
+
+def retro_card(model: str, metrics: dict, command: str, prompt_sets: list[dict] = (),
+               backgrounds: str = "scraped") -> str:
     """README.md of the shipped retro LoRA: what it is, how it was made, what the bench measured."""
     row = flatten(metrics)
     fidelity = ", ".join(f"{a} {metrics['fidelity'][a]:.2f}" for a in ATTRIBUTES)
@@ -251,7 +257,7 @@ def retro_card(model: str, metrics: dict, command: str, prompt_sets: list[dict] 
         "# miniworld-retro: the base mini model's retro DreamBooth LoRA", "",
         f"Bench snapshot `{model}`, made by `{command}` through the project's DreamBooth path "
         "(training.dreambooth.train: prior preservation with captioned class pictures from the base model) on "
-        "the `miniworld_dataset` retro export with its skewed backgrounds. Load it as a LoRA of "
+        f"the `miniworld_dataset` retro export ({BACKGROUND_WORDS[backgrounds]}). Load it as a LoRA of "
         "`training/miniworld/weights/base` (make demo registers it as `miniworld-retro`, the default model); "
         "`lora_kohya.safetensors` is the same LoRA for A1111/ComfyUI.", "",
         f"Measured by the bench on {metrics['n_per_split']} held-out prompts per split (DPM-Solver++ 2M, 10 steps, "
@@ -259,14 +265,14 @@ def retro_card(model: str, metrics: dict, command: str, prompt_sets: list[dict] 
         f"- style adoption {row['style_adoption']:.3f} (target ≥ 0.95)",
         f"- prompt fidelity per attribute: {fidelity} (target ≥ 0.85 each)",
         f"- prior preservation {row['prior_modern']:.3f} (target ≥ 0.95)",
-        f"- absent-background accuracy {row['background_absent']:.3f}; near-copies {row['near_copies']:.3f}", "",
+        f"- {ABSENT_WORDS[backgrounds]} {row['background_absent']:.3f}; near-copies {row['near_copies']:.3f}", "",
     ]
     sets = [r for r in prompt_sets if r["prompt_set"] != "open"]
     if sets:
         r = sets[0]
         lines += [f"Retro prompts as users write them ({r['n']} held-out prompts per set, each opening with a retro "
-                  f"phrase of its language; {r['scheduler']}, {r['steps']} steps, CFG {r['guidance']:g} — the "
-                  f"site's defaults — and LoRA scale {r.get('lora_scale', 1.0):g}, the scale `make demo` registers), "
+                  f"phrase of its language; {r['scheduler']}, {r['steps']} steps, CFG {r['guidance']:g} and LoRA "
+                  f"scale {r.get('lora_scale', 1.0):g}: the defaults `make demo` registers it with), "
                   "share drawn retro and accuracy per attribute:", "", *prompt_sets_table(sets), ""]
     for r in prompt_sets:
         if r["prompt_set"] == "open":

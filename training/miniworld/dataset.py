@@ -39,6 +39,11 @@ SCRAPED_BACKGROUNDS: dict[Background, float] = {
     Background.CLASSROOM: 0.0,
 }
 
+# Every scene equally often: a set curated for the style rather than scraped. The scraped skew teaches a LoRA the
+# garden's texture with the style (bench.md, "Per-model CFG and a balanced retro set").
+BALANCED_BACKGROUNDS: dict[Background, float] = {bg: 1 / len(Background) for bg in Background}
+BACKGROUND_MIXES = {"scraped": SCRAPED_BACKGROUNDS, "balanced": BALANCED_BACKGROUNDS}
+
 
 class ExportError(Exception):
     """A one-line reason the export was refused."""

@@ -16,11 +16,22 @@ MINICLIP = WEIGHTS / "miniclip"
 CLASSIFIER = WEIGHTS / "classifier.safetensors"
 
 
+def _registered() -> dict:
+    done = RETRO_LORA_DIR / "done.json"
+    return json.loads(done.read_text(encoding="utf-8")) if done.exists() else {}
+
+
 def retro_lora_scale() -> float:
     """The scale the shipped LoRA was judged at (miniworld_bench --ship --lora-scale writes it into its
     done.json) and is registered with; 1.0 for a LoRA shipped without one."""
-    done = RETRO_LORA_DIR / "done.json"
-    return float(json.loads(done.read_text(encoding="utf-8")).get("lora_scale", 1.0)) if done.exists() else 1.0
+    return float(_registered().get("lora_scale", 1.0))
+
+
+def retro_guidance_scale() -> float | None:
+    """The CFG scale the shipped LoRA was judged at (--ship --ship-guidance) and is registered with as its
+    default; None (the site's) for a LoRA shipped without one."""
+    value = _registered().get("guidance_scale")
+    return None if value is None else float(value)
 
 
 def default_model() -> tuple[str, str | None] | None:
@@ -46,5 +57,7 @@ def default_spec() -> dict | None:
     if model is None:
         return None
     base, lora = model
-    return {"name": "miniworld-retro" if lora else "miniworld-base", "base": base, "lora": lora,
-            "lora_scale": retro_lora_scale()}
+    if lora is None:
+        return {"name": "miniworld-base", "base": base, "lora": None, "lora_scale": 1.0}
+    return {"name": "miniworld-retro", "base": base, "lora": lora, "lora_scale": retro_lora_scale(),
+            "guidance_scale": retro_guidance_scale()}

@@ -61,9 +61,15 @@ class Command(BaseCommand):
         parser.add_argument("--caption-tag-dropout", type=float, default=d["caption_tag_dropout"].default,
                             help="Share of each retro and class caption's tags left out per training step (e.g. "
                                  "0.3; TrainConfig.caption_tag_dropout).")
+        parser.add_argument("--backgrounds", default=d["backgrounds"].default, choices=sorted(bench.BACKGROUND_MIXES),
+                            help="The retro set's scenes: 'scraped' (60%% flower garden, market and classroom "
+                                 "absent: the replaced system's question) or 'balanced' (every scene equally).")
         parser.add_argument("--lora-scale", type=float, default=d["lora_scale"].default,
                             help="With --ship: judge the prompt sets at this LoRA scale and register the shipped "
                                  "LoRA at it (e.g. 0.8: style with less of the retro texture's mud).")
+        parser.add_argument("--ship-guidance", type=float, default=d["ship_guidance"].default,
+                            help="With --ship: judge the prompt sets at this CFG scale and register the shipped LoRA "
+                                 "with it as its default (e.g. 4; default: the site's 7).")
         parser.add_argument("--threads", type=int, default=1, help="torch threads (1 on a shared machine).")
 
     def handle(self, *args, **o):
@@ -76,7 +82,8 @@ class Command(BaseCommand):
                                     train_text_encoder=o["train_text_encoder"], lora_rank=o["rank"],
                                     lora_learning_rate=o["lora_lr"], prior_loss_weight=o["prior_loss_weight"],
                                     instance_prompt=o["instance_prompt"], indonesian=o["indonesian"],
-                                    caption_tag_dropout=o["caption_tag_dropout"], lora_scale=o["lora_scale"])
+                                    caption_tag_dropout=o["caption_tag_dropout"], lora_scale=o["lora_scale"],
+                                    ship_guidance=o["ship_guidance"], backgrounds=o["backgrounds"])
         except bench.BenchError as exc:
             raise CommandError(str(exc)) from None
         started = time.perf_counter()
@@ -106,7 +113,8 @@ class Command(BaseCommand):
         try:
             bench.lora_snapshot(cfg, model)
             prompt_sets = bench.evaluate_prompt_sets(cfg, model, n, self.stdout.write) if n else []
-            out = bench.ship(cfg, model, target, retro_card(model, results[model], command, prompt_sets))
+            out = bench.ship(cfg, model, target, retro_card(model, results[model], command, prompt_sets,
+                                                              cfg.backgrounds))
         except bench.BenchError as exc:
             raise CommandError(str(exc)) from None
         self.stdout.write(f"shipped {model} to {out}")
@@ -122,5 +130,7 @@ def args_of(o: dict) -> list[str]:
         ([f"--base-model {o['base_model']}"] if o["base_model"] != str(shipped.BASE) else []) + \
         ([f"--indonesian {o['indonesian']}"] if o["indonesian"] else []) + \
         ([f"--caption-tag-dropout {o['caption_tag_dropout']}"] if o["caption_tag_dropout"] else []) + \
+        ([f"--backgrounds {o['backgrounds']}"] if o["backgrounds"] != "scraped" else []) + \
         ([f"--lora-scale {o['lora_scale']}"] if o["lora_scale"] != 1 else []) + \
+        ([f"--ship-guidance {o['ship_guidance']}"] if o["ship_guidance"] != bench.SITE.guidance_scale else []) + \
         ([f"--threads {o['threads']}"] if o["threads"] != 1 else [])
