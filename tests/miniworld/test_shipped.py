@@ -6,6 +6,7 @@ from PIL import Image
 
 from generator.engine.infotext import read_png_parameters
 from generator.models import AIModel
+from training.miniworld import shipped
 from training.miniworld.classifier import classify
 
 
@@ -18,7 +19,9 @@ def test_generate_without_model_uses_the_shipped_retro_model(tmp_path, settings)
                  "--out", str(tmp_path))
     files = sorted(tmp_path.glob("*.png"))
     assert len(files) == 4
-    assert "Model: miniworld-retro" in read_png_parameters(files[0].read_bytes())
+    infotext = read_png_parameters(files[0].read_bytes())
+    assert "Model: miniworld-retro" in infotext
+    assert f"CFG scale: {shipped.retro_guidance_scale():g}," in infotext  # the CFG its card was measured at
     preds = classify([Image.open(f) for f in files])
     assert sum(p["style"] == "retro" for p in preds) >= 3, preds
     assert sum(p["hair_color"] == "pink" for p in preds) >= 3, preds

@@ -23,13 +23,14 @@ RETRO_STYLE = Preset(
     help=("LoRA rank 8 on the UNet (text encoder frozen, as SD's CLIP already knows the style's words), learning "
           "rate 1e-3, 1,500 steps, L2-SP 0.01 toward the base, prior preservation with 100 captioned class pictures "
           "('a portrait of a person'), instance prompt 'retro anime style'. Measured on the mini-world base v7 with "
-          "50 retro pictures, half of them captioned in Bahasa Indonesia (manage.py miniworld_bench --indonesian 0.5; "
-          "100 held-out prompts per set at the site's defaults): style adoption 0.96 for the caption template, 0.98 "
-          "for English paraphrases, 0.83 in Bahasa Indonesia (0.79 with English captions only: caption part of your "
-          "set in the language your users prompt in), gender 1.00, prior preservation 1.00, absent-background "
-          "accuracy 1.00; weakest: hair style 0.77, background 0.75, the base's own limits. Without L2-SP (base v4): "
-          "fidelity 0.57. Prompts that name only the person ('retro anime style, a young girl') come out muddy at LoRA "
-          "scale 1 and CFG 7: a scale of 0.8 draws them clean, at style adoption 0.84."),
+          "50 retro pictures showing every scene equally often, half of them captioned in Bahasa Indonesia (manage.py "
+          "miniworld_bench --indonesian 0.5 --backgrounds balanced; 100 held-out prompts per set at CFG 3): style "
+          "adoption 0.99 for the caption template and for English paraphrases, 0.83 in Bahasa Indonesia (0.94 at CFG "
+          "4; caption part of your set in the language your users prompt in), gender 1.00, prior preservation 1.00; "
+          "weakest: hair style 0.73, background 0.81, the base's own limits. A set skewed to one scene (60% garden) "
+          "bound the style less (0.87 at CFG 4). Give the trained model a default CFG scale of 3–4 (its entry under "
+          "Models): at CFG 7 the style holds but the pictures turn muddy, most of all for prompts that name only the "
+          "person. Without L2-SP (base v4): fidelity 0.57."),
     settings={"method": "lora", "rank": 8, "learning_rate": 1e-3, "adam_weight_decay": 0.0,
               "train_text_encoder": False, "max_steps": 1500, "l2sp_weight": 0.01,
               "with_prior_preservation": True, "class_prompt": "a portrait of a person", "num_class_images": 100,
