@@ -19,6 +19,13 @@ from jobs import models as jobs
 _SITE = GenerationParams(prompt="")  # the site's defaults, where a model sets none
 
 
+def own_or_site(steps: int | None, guidance_scale: float | None) -> tuple[int, float]:
+    """A model's own steps and CFG scale, else the site's: the one rule for the form, the API and the CLI (which
+    also draws with models outside the registry: a path, the shipped fallback)."""
+    return (_SITE.steps if steps is None else steps,
+            _SITE.guidance_scale if guidance_scale is None else guidance_scale)
+
+
 class AIModelQuerySet(models.QuerySet):
     def pipelines(self):
         """Entries that draw (base, fine-tuned, LoRA): what a model picker lists. An upscaler only enlarges."""
@@ -104,9 +111,8 @@ class AIModel(models.Model):
         """What a request naming this model gets for the fields it leaves out: the model's native size (within
         `limits`), its steps and CFG scale, else the site's (GenerationParams). One rule for form, API and CLI."""
         side = limits.side_within(self.native_size)
-        return {"width": side, "height": side, "steps": self.default_steps or _SITE.steps,
-                "guidance_scale": _SITE.guidance_scale if self.default_guidance_scale is None
-                else self.default_guidance_scale}
+        steps, guidance_scale = own_or_site(self.default_steps, self.default_guidance_scale)
+        return {"width": side, "height": side, "steps": steps, "guidance_scale": guidance_scale}
 
     @property
     def base_architecture(self) -> str:

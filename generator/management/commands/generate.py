@@ -253,6 +253,8 @@ class Command(BaseCommand):
         if out.exists() and not out.is_dir():
             raise CommandError(f"--out {out} exists and is not a folder")
 
+        from generator.models import own_or_site
+
         choice = self._resolve_model(options)
         params = dataclasses.replace(params, loras=tuple(resolve_lora(choice) for choice in params.loras))
         translator = self._load_translator(params.translate)
@@ -261,10 +263,10 @@ class Command(BaseCommand):
         model = load_for_command(choice.source, options, lora=choice.lora, lora_scale=choice.lora_scale,
                                  name=choice.name)
         native = limits.side_within(model.native_size)
+        steps, guidance_scale = own_or_site(choice.steps, choice.guidance_scale)
         params = dataclasses.replace(params, width=_or(options["width"], native), height=_or(options["height"], native),
-                                     steps=_or(options["steps"], _or(choice.steps, SITE.steps)),
-                                     guidance_scale=_or(options["guidance_scale"], _or(choice.guidance_scale,
-                                                                                       SITE.guidance_scale)))
+                                     steps=_or(options["steps"], steps),
+                                     guidance_scale=_or(options["guidance_scale"], guidance_scale))
         try:
             params.validate(limits)  # again at the model's native size (a hires scale may no longer fit)
             result = self._generate(model, params, limits, translator, options, upscaler)
