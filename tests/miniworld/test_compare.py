@@ -55,3 +55,18 @@ def test_compare_draws_a_lora_at_the_scale_after_the_at_sign(tmp_path):
     assert np.abs(base - on).mean() > 10  # scale 1: the retro LoRA's
     with pytest.raises(CommandError, match="must be a number, e.g. \\+LORA@0.8"):
         call_command("miniworld_compare", "--model", f"x={shipped.BASE}+{lora}@big", "--out", str(out))
+
+
+def test_compare_draws_each_model_at_the_cfg_after_the_hash_sign(tmp_path):
+    from django.core.management.base import CommandError
+    from PIL import Image
+
+    out = tmp_path / "sheet.png"
+    call_command("miniworld_compare", "--model", f"site={shipped.BASE}", "--model", f"seven={shipped.BASE}#7",
+                 "--model", f"three={shipped.BASE}#3", "--out", str(out))
+    sheet = np.asarray(Image.open(out).convert("RGB")).astype(int)
+    site, seven, three = sheet[:128, 40:], sheet[128:256, 40:], sheet[256:384, 40:]
+    assert np.abs(site - seven).max() == 0  # no CFG given: the site's 7
+    assert np.abs(site - three).mean() > 1  # CFG 3 draws other pictures from the same seeds
+    with pytest.raises(CommandError, match="the CFG scale after # must be a number, e.g. #3"):
+        call_command("miniworld_compare", "--model", f"x={shipped.BASE}#high", "--out", str(out))

@@ -14,16 +14,18 @@ from PIL import Image, ImageDraw
 
 from .attributes import ATTRIBUTES, Attributes
 from .classifier import classify
-from .pretrain_eval import generate
+from .pretrain_eval import SITE, generate
 
 
-def side_by_side(pipes: dict, prompts: list[str], seed: int = 7, scale: int = 2) -> Image.Image:
+def side_by_side(pipes: dict, prompts: list[str], guidance: dict | None = None, seed: int = 7,
+                 scale: int = 2) -> Image.Image:
     """One row per model (label on the left), one column per prompt; picture i of every row uses seed + i
-    (the site's default sampler, steps and CFG: pretrain_eval.generate)."""
+    (the site's default sampler and steps: pretrain_eval.generate), each model at its CFG in `guidance` (label →
+    scale; the site's where absent)."""
     rows = {}
     for name, pipe in pipes.items():
-        rows[name] = [generate(pipe, [p], seed=seed + i)[0]
-                      for i, p in enumerate(prompts)]
+        cfg = (guidance or {}).get(name, SITE.guidance_scale)
+        rows[name] = [generate(pipe, [p], seed=seed + i, guidance=cfg)[0] for i, p in enumerate(prompts)]
     w, h = next(iter(rows.values()))[0].size
     label_w = 6 * max(len(n) for n in rows) + 12  # PIL's default bitmap font: ~6 px a character
     sheet = Image.new("RGB", (label_w + len(prompts) * w * scale, len(rows) * h * scale), "white")

@@ -8,6 +8,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from generator.engine.files import write_atomic
 from training.miniworld.captions import RETRO_PREFIX
+from training.miniworld.pretrain_eval import SITE
 
 SHEET_PROMPTS = [
     "a young girl with pink long hair and glasses, holding an umbrella, red shirt, in a market",
@@ -23,9 +24,9 @@ class Command(BaseCommand):
     help = "Side-by-side sheet of mini-world models (same prompts and seeds) and mini-CLIP's rank agreement."
 
     def add_arguments(self, parser):
-        parser.add_argument("--model", action="append", required=True, metavar="LABEL=FOLDER[+LORA[@SCALE]]",
+        parser.add_argument("--model", action="append", required=True, metavar="LABEL=FOLDER[+LORA[@SCALE]][#CFG]",
                             help="A model to draw with; repeat. LORA: a LoRA .safetensors applied on FOLDER, at "
-                                 "SCALE (default 1).")
+                                 "SCALE (default 1); CFG: the model's own CFG scale (default: the site's 7).")
         parser.add_argument("--out", required=True, help="PNG sheet to write.")
         parser.add_argument("--retro", action="store_true", help="Prefix every prompt with the retro style phrase.")
         parser.add_argument("--clip", default="", help="open_clip folder for the rank agreement (mini-CLIP).")
@@ -38,22 +39,20 @@ class Command(BaseCommand):
         from training.miniworld.pretrain_eval import generate, held_out_prompts, prompts_for
 
         torch.set_num_threads(1)
-        pipes = {}
+        pipes, guidance = {}, {}
         for spec in o["model"]:
             label, sep, path = spec.partition("=")
             if not sep or not path:
                 raise CommandError(f"--model {spec!r}: expected LABEL=FOLDER or LABEL=FOLDER+LORA.safetensors")
+            path, _, cfg = path.partition("#")
             folder, _, lora = path.partition("+")
             lora, _, scale = lora.partition("@")
-            try:
-                scale = float(scale or 1.0)
-            except ValueError:
-                raise CommandError(
-                    f"--model {spec!r}: the LoRA scale after @ must be a number, e.g. +LORA@0.8") from None
+            scale = number(spec, scale, 1.0, "the LoRA scale after @ must be a number, e.g. +LORA@0.8")
+            guidance[label] = number(spec, cfg, SITE.guidance_scale, "the CFG scale after # must be a number, e.g. #3")
             pipes[label] = load_pipeline(folder, device="cpu", dtype=torch.float32, lora=lora or None,
                                          lora_scale=scale).pipeline
         prompts = [(RETRO_PREFIX if o["retro"] else "") + p for p in SHEET_PROMPTS]
-        sheet = side_by_side(pipes, prompts)
+        sheet = side_by_side(pipes, prompts, guidance)
         sheet.save(o["out"])
         self.stdout.write(f"wrote {o['out']} ({sheet.width}x{sheet.height})")
         if not o["clip"]:
@@ -66,7 +65,7 @@ class Command(BaseCommand):
         prompts = [prompts_for([a], s)[0] for a, s in zip(attrs, styles)]
         results, pooled = {}, ([], [], [])
         for label, pipe in pipes.items():
-            images = generate(pipe, prompts)
+            images = generate(pipe, prompts, guidance=guidance[label])
             results[label] = clip_rank_agreement(clip, images, prompts, attrs)
             for bucket, items in zip(pooled, (images, prompts, attrs)):
                 bucket.extend(items)
@@ -75,3 +74,10 @@ class Command(BaseCommand):
         self.stdout.write(f"  pooled: {results['pooled']['spearman']:.2f} over {results['pooled']['n']} pictures")
         if o["json"]:
             write_atomic(o["json"], json.dumps(results, indent=2))
+
+
+def number(spec: str, text: str, default: float, problem: str) -> float:
+    try:
+        return float(text) if text else default
+    except ValueError:
+        raise CommandError(f"--model {spec!r}: {problem}") from None
