@@ -47,6 +47,7 @@ class GenerateForm(CreativeFields):
         ]
         # Each model starts at its own defaults (native size, steps, CFG); the page's JS follows the pick.
         self.model_defaults = {m.name: m.generation_defaults(limits) for m in models}
+        self.model_hints = {name: defaults_line(values) for name, values in self.model_defaults.items()}
         self.model_architectures = {m.name: m.base_architecture for m in models}
         self.lora_models = [
             {"name": m.name, "architecture": m.base_architecture, "description": m.description[:120]}
@@ -106,7 +107,7 @@ class GenerateForm(CreativeFields):
 
 
 def defaults_line(defaults: dict) -> str:
-    """The picked model's own steps and CFG, under the model picker (static/js/site.js writes the same line)."""
+    """The picked model's own steps and CFG, under the model picker (static/js/site.js shows another model's)."""
     return f"Its defaults: {defaults['steps']} steps, CFG {defaults['guidance_scale']:g} (Advanced)."
 
 

@@ -30,6 +30,7 @@
     var model = document.getElementById("id_model");
     if (!defaults || !model) { return; }
     defaults = JSON.parse(defaults.textContent);
+    var hints = JSON.parse((document.getElementById("model-hints") || {}).textContent || "{}");
     var fields = ["width", "height", "steps", "guidance_scale"], typed = {};
     fields.forEach(function (name) {
       var input = document.getElementById("id_" + name);
@@ -42,8 +43,8 @@
         var input = document.getElementById("id_" + name);
         if (input && !typed[name] && values[name] !== undefined) { input.value = values[name]; }
       });
-      var help = document.querySelector("#field-model .help");  // forms.defaults_line writes the same words
-      if (help) { help.textContent = "Its defaults: " + values.steps + " steps, CFG " + values.guidance_scale + " (Advanced)."; }
+      var help = document.querySelector("#field-model .help");  // forms.defaults_line, per model
+      if (help) { help.textContent = hints[model.value] || ""; }
     });
   }
 })();
