@@ -13,10 +13,10 @@ from django.db import connections, models
 from django.db.models.functions import Coalesce
 from django.urls import reverse
 
-from generator.engine.params import GenerationParams, Limits
+from generator.engine.params import SITE_DEFAULTS, Limits
 from jobs import models as jobs
 
-_SITE = GenerationParams(prompt="")  # the site's defaults, where a model sets none
+_SITE = SITE_DEFAULTS  # where a model sets none
 
 
 def own_or_site(steps: int | None, guidance_scale: float | None) -> tuple[int, float]:

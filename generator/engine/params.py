@@ -204,3 +204,6 @@ class GenerationParams:
     def with_pictures(self, init_image=None, mask_image=None) -> "GenerationParams":
         return replace(self, init_image=init_image, mask_image=mask_image)
 
+
+
+SITE_DEFAULTS = GenerationParams(prompt="")  # the website's, API's and CLI's defaults where nothing else sets one

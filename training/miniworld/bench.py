@@ -33,7 +33,7 @@ from typing import Callable
 import numpy as np
 
 from generator.engine.files import write_atomic
-from generator.engine.params import GenerationParams
+from generator.engine.params import SITE_DEFAULTS
 
 from . import shipped
 from .attributes import Style
@@ -41,7 +41,7 @@ from .captions import STYLE_PHRASE
 from .dataset import BACKGROUND_MIXES, caption_in, export_dataset, languages
 from .pretrain_data import sample_training_attrs
 
-SITE = GenerationParams(prompt="")  # the website's, API's and CLI's defaults (sampler, steps, CFG)
+SITE = SITE_DEFAULTS  # the website's, API's and CLI's defaults (sampler, steps, CFG)
 REGULARIZATIONS = ("none", "l2", "l2sp")
 METHODS = ("full", "lora")
 PIPELINE_PARTS = ("model_index.json", "unet", "vae", "text_encoder", "tokenizer", "scheduler")

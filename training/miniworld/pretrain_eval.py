@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from generator.engine.params import GenerationParams
+from generator.engine.params import SITE_DEFAULTS
 from generator.engine.schedulers import make_scheduler
 
 from .attributes import ATTRIBUTES, Attributes
@@ -27,7 +27,7 @@ from .classifier import classify
 from .pretrain_data import sample_held_out_attrs
 
 EVAL_SEED = 424242
-SITE = GenerationParams(prompt="")  # the website's, API's and CLI's defaults
+SITE = SITE_DEFAULTS  # the website's, API's and CLI's defaults
 
 
 def held_out_prompts(n: int, seed: int = EVAL_SEED, mod: int = 10) -> list[Attributes]:

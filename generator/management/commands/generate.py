@@ -16,10 +16,10 @@ from django.utils.module_loading import import_string
 
 from generator.engine.files import write_atomic
 from generator.engine.param_checks import HIRES_UPSCALERS
-from generator.engine.params import SCHEDULER_NAMES, GenerationParams, Limits, ParamError
+from generator.engine.params import SCHEDULER_NAMES, SITE_DEFAULTS, GenerationParams, Limits, ParamError
 from generator.management.loading import load_for_command
 
-SITE = GenerationParams(prompt="")  # the site's defaults, where neither a flag nor the model sets one
+SITE = SITE_DEFAULTS  # where neither a flag nor the model sets one
 MODEL_FILE_SUFFIXES = (".safetensors", ".ckpt", ".bin", ".pt", ".pth")
 
 
