@@ -104,6 +104,7 @@ def test_make_demo_serves_the_shipped_retro_model_offline(demo_database, redis_c
         seconds = time.monotonic() - started
         assert job["status"] == "done", job
         assert job["parameters"]["model"] == "miniworld-retro"
+        assert job["parameters"]["guidance_scale"] == shipped.retro_guidance_scale()  # the CFG its card measured
         images = [Image.open(io.BytesIO(session.get(im["url"], timeout=10).content)) for im in job["images"]]
         assert [im.size for im in images] == [(64, 64)] * 4
         assert all(im["clip_score"] is not None for im in job["images"])  # the shipped mini-CLIP scored them
