@@ -52,7 +52,8 @@ def preset_help() -> str:
 
 class TrainingRunForm(TrainConfigFields, forms.ModelForm):
     """The common TrainConfig settings as fields, the rest as TOML; TrainConfig's messages land on the field.
-    A preset fills the settings it names, except those the admin changed (Form.changed_data)."""
+    Choosing a preset fills the settings it names, except those the admin changed (Form.changed_data); the run
+    keeps its name, so the registered model takes its recommended generation defaults."""
 
     preset = forms.ChoiceField(
         required=False, choices=[("", "None: the settings below")] + [(p.name, p.label) for p in PRESETS.values()],
@@ -68,7 +69,7 @@ class TrainingRunForm(TrainConfigFields, forms.ModelForm):
 
     class Meta:
         model = TrainingRun
-        fields = ["name", "dataset", "base_model", "method"]
+        fields = ["name", "dataset", "base_model", "method", "preset"]
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -99,7 +100,8 @@ class TrainingRunForm(TrainConfigFields, forms.ModelForm):
 
     def clean(self):
         cleaned = super().clean()
-        preset = {k: v for k, v in preset_settings(cleaned.get("preset")).items() if k not in self.changed_data}
+        chosen = cleaned.get("preset") if "preset" in self.changed_data else None  # kept on an edit: filled before
+        preset = {k: v for k, v in preset_settings(chosen).items() if k not in self.changed_data}
         if "method" in preset:
             cleaned["method"] = preset.pop("method")
         config = {name: cleaned[name] for name in CONFIG_FIELDS

@@ -267,6 +267,7 @@ def register_result(run, cfg, result):
     return AIModel.objects.create(
         name=name[:100], source=str(source), kind=kind, parent=base, lora_scale=1.0,
         architecture=base.architecture, native_size=base.native_size, is_active=False,
+        **run.result_model_defaults(),
         description=f"DreamBooth {cfg.method} of {base.name} on dataset {run.dataset.name}, {result.step} steps "
                     f"(training run {run.name})",
     )

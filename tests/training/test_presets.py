@@ -1,5 +1,6 @@
 """Training presets: `manage.py train --preset retro-style` trains the recommended recipe (here 2 steps on the
 shipped 64 px mini-world base, at its native size), and explicit flags still win over the preset."""
+import io
 from pathlib import Path
 
 import pytest
@@ -31,11 +32,16 @@ def test_unknown_preset_is_one_line_naming_the_known_ones(tiny_sd1, dataset, tmp
 
 def test_train_command_with_the_retro_preset_trains_two_steps_on_the_mini_world_base(tmp_path):
     data = write_dataset(tmp_path / "data", n=2, size=(64, 64))
-    out = tmp_path / "run"
+    out, printed = tmp_path / "run", io.StringIO()
     call_command("train", preset="retro-style", base_model=str(shipped.BASE), dataset=str(data), out=str(out),
                  bucket_step="8", max_steps="2", num_class_images="2", class_inference_steps="2",
-                 validation_inference_steps="2", checkpoint_steps="0", class_data_dir=str(tmp_path / "class"))
+                 validation_inference_steps="2", checkpoint_steps="0", class_data_dir=str(tmp_path / "class"),
+                 stdout=printed)
     assert (out / "pytorch_lora_weights.safetensors").exists()
+    # the last line registers it at the CFG scale the preset was measured at
+    assert printed.getvalue().splitlines()[-1].startswith(
+        f"register it: manage.py add_model --name dreambooth --path {out / 'pytorch_lora_weights.safetensors'} "
+        "--lora-of BASE_NAME --default-guidance-scale 3 ")
     assert len(list(Path(tmp_path / "class").glob("*.png"))) == 2  # prior preservation ran
     import tomllib
 
@@ -55,3 +61,11 @@ def test_toml_and_flags_still_win_over_the_model_default(tiny_sd1, dataset, tmp_
     assert load_config(None, base, defaults={"resolution": 64}).resolution == 64
     assert load_config(str(toml), base, defaults={"resolution": 64}).resolution == 128
     assert load_config(str(toml), {**base, "resolution": 256}, defaults={"resolution": 64}).resolution == 256
+
+
+def test_each_presets_recommended_generation_defaults_are_valid_model_defaults(db):
+    from generator.models import AIModel
+
+    assert RETRO_STYLE.generation == {"guidance_scale": 3.0}  # the CFG its help text reports
+    for preset in PRESETS.values():
+        AIModel(name="x", source="x", **{f"default_{k}": v for k, v in preset.generation.items()}).clean()

@@ -95,8 +95,9 @@ def test_admin_add_page_shows_the_message_next_to_the_field(admin_client, base_m
 
 def browser_post(form: TrainingRunForm, **over) -> dict:
     """What a browser posts for an untouched form (every field at the value shown), with `over` typed in."""
-    data = {name: field.initial for name, field in form.fields.items()
-            if field.initial is not None and field.initial is not False}  # 0.0 is shown (and posted), unlike False
+    shown = {name: form.get_initial_for_field(field, name) for name, field in form.fields.items()}
+    data = {name: value for name, value in shown.items()
+            if value is not None and value is not False}  # 0.0 is shown (and posted), unlike False
     data.update(over)
     return {k: v for k, v in data.items() if v is not None}
 
@@ -139,6 +140,15 @@ def test_the_retro_preset_fills_its_settings_and_a_typed_field_wins(base_model, 
     assert cfg.l2sp_weight == 0.01
     assert cfg.instance_prompt == "retro anime style" and cfg.class_prompt == "a portrait of a person"
     assert cfg.resolution == 64  # the preset never sets it: the base model's native size
+    assert run.preset == "retro-style"
+    run.base_model.default_steps = 12
+    assert run.result_model_defaults() == {"default_steps": 12, "default_guidance_scale": 3.0}
+
+    shown = TrainingRunForm(instance=run)  # editing it later: the kept preset does not fill its settings again
+    edit = TrainingRunForm(instance=run, data=browser_post(shown, max_steps=200))
+    assert edit.is_valid(), edit.errors
+    cfg = edit.save().train_config()
+    assert (cfg.rank, cfg.max_steps, run.preset) == (2, 200, "retro-style")
 
 
 def test_the_toml_box_wins_over_the_preset_and_no_preset_changes_nothing(base_model, tiny_dataset):
@@ -151,3 +161,4 @@ def test_the_toml_box_wins_over_the_preset_and_no_preset_changes_nothing(base_mo
     assert plain.is_valid(), plain.errors
     cfg = plain.save().train_config()
     assert (cfg.rank, cfg.max_steps, cfg.train_text_encoder, cfg.instance_prompt) == (4, 400, False, "sks girl")
+    assert plain.instance.result_model_defaults() == {"default_steps": None, "default_guidance_scale": None}  # the base's

@@ -34,7 +34,11 @@ def metric_steps(run):
 
 def test_start_trains_and_registers_inactive_models(make_run, start_worker, base_model):
     worker = start_worker()
+    base_model.default_steps = 10
+    base_model.save()
     lora_run, full_run = make_run("lora-run"), make_run("full-run", method="full", max_steps=2)
+    lora_run.preset = "retro-style"  # its settings are FAST's: only the recommended CFG scale comes from it
+    lora_run.save()
     runs.start(lora_run)
     runs.start(full_run)
     assert reload(lora_run).status == "queued" and lora_run.rq_job_id
@@ -53,11 +57,13 @@ def test_start_trains_and_registers_inactive_models(make_run, start_worker, base
     assert (model.kind, model.is_active, model.parent, model.name) == ("lora", False, base_model, "lora-run")
     assert model.source == str(out / "pytorch_lora_weights.safetensors")
     assert (model.native_size, model.architecture) == (64, "sd1")
+    assert (model.default_steps, model.default_guidance_scale) == (10, 3.0)  # the base's steps, the preset's CFG
     assert "done: step 3/3" in (out / "train.log").read_text()
 
     wait_status(full_run, ["done"], worker)
     full = full_run.result_model
     assert (full.kind, full.is_active, full.source) == ("finetuned", False, str(full_run.out_path))
+    assert (full.default_steps, full.default_guidance_scale) == (10, None)
     assert (full_run.out_path / "model_index.json").is_file()
 
     assert runs.activate_result(lora_run).is_active

@@ -60,6 +60,15 @@ def _rank() -> int:
     return int(os.environ.get("RANK", "0"))
 
 
+def _register_hint(cfg, preset) -> str:
+    """The add_model line that registers what the preset trained with the defaults it was measured at."""
+    lora = cfg.method == "lora"
+    path = Path(cfg.out) / "pytorch_lora_weights.safetensors" if lora else Path(cfg.out)
+    flags = "".join(f" --default-{name.replace('_', '-')} {value:g}" for name, value in preset.generation.items())
+    return (f"register it: manage.py add_model --name {cfg.output_name} --path {path}"
+            f"{' --lora-of BASE_NAME' if lora else ''}{flags}  (the {preset.name} preset's recommended defaults)")
+
+
 class Command(BaseCommand):
     help = "Fine-tune Stable Diffusion with DreamBooth (full or LoRA) on a prepared dataset folder."
     requires_system_checks = []  # paths only: no database needed
@@ -100,6 +109,9 @@ class Command(BaseCommand):
         what = "stopped at" if result.cancelled else "finished"
         if _rank() == 0:
             self.stdout.write(f"{what} step {result.step}/{cfg.max_steps}: {cfg.out}")
+            preset = PRESETS.get(options.get("preset") or "")
+            if preset and preset.generation and not result.cancelled:
+                self.stdout.write(_register_hint(cfg, preset))
 
     def _train(self, cfg, should_cancel):
         from tqdm import tqdm
