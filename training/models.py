@@ -174,10 +174,9 @@ def base_native_size(base=None) -> int:
 class TrainingRun(jobs.QueuedJob):
     """One DreamBooth fine-tuning run: its settings (`config`, validated by TrainConfig) and its live state.
 
-    States and actions (docs/jobs.md): a run whose worker died ends interrupted, resumable from its last
-    checkpoint. The files live in MEDIA_ROOT/training_runs/<id>/ (what `training.dreambooth.train` writes: config.toml,
-    metrics.csv, loss.png, validation/, checkpoint-N/, the weights, README.md and train.log).
-    """
+    States and actions (docs/jobs.md): a run whose worker died ends interrupted, resumable from its last checkpoint.
+    Files: MEDIA_ROOT/training_runs/<id>/ (what `training.dreambooth.train` writes: config.toml, metrics.csv,
+    loss.png, validation/, checkpoint-N/, the weights, README.md and train.log)."""
 
     class Method(models.TextChoices):
         LORA = "lora", "LoRA (small adapter on the base model)"
@@ -204,10 +203,8 @@ class TrainingRun(jobs.QueuedJob):
     dataset = models.ForeignKey(Dataset, on_delete=models.PROTECT, related_name="training_runs")
     base_model = models.ForeignKey("generator.AIModel", on_delete=models.PROTECT, related_name="training_runs")
     method = models.CharField(max_length=8, choices=Method.choices, default=Method.LORA)
-    preset = models.CharField(
-        max_length=40, blank=True,
-        help_text="The preset the settings started from (training/dreambooth/presets.py); the registered model "
-                  "takes its recommended steps and CFG scale.")
+    preset = models.CharField(max_length=40, blank=True, help_text="The preset its settings started from; the "
+                              "registered model takes its recommended steps and CFG scale.")
     config = models.JSONField(
         default=dict, blank=True,
         help_text="Every other TrainConfig setting (training.dreambooth.config), validated by TrainConfig on save.",
@@ -266,18 +263,6 @@ class TrainingRun(jobs.QueuedJob):
             resume=resume,
         )
         return load_config(None, values)
-
-    def result_model_defaults(self) -> dict:
-        """The generation defaults the trained model is registered with: its base's own steps and CFG scale (a
-        LoRA of a distilled model still wants 4 steps), the preset's recommended ones over them."""
-        from training.dreambooth.presets import PRESETS
-
-        defaults = {"default_steps": self.base_model.default_steps,
-                    "default_guidance_scale": self.base_model.default_guidance_scale}
-        preset = PRESETS.get(self.preset)
-        for name, value in (preset.generation.items() if preset else ()):
-            defaults[f"default_{name}"] = value
-        return defaults
 
     def clean(self):
         super().clean()

@@ -249,8 +249,10 @@ def _floats(logs: dict) -> dict:
 
 
 def register_result(run, cfg, result):
-    """Register the trained weights as an inactive AIModel (LoRA file on the base, or a diffusers folder)."""
+    """Register the trained weights as an inactive AIModel (LoRA file on the base, or a diffusers folder) that
+    draws at its base model's default steps and CFG scale, or at its preset's recommended ones."""
     from generator.models import AIModel
+    from training.dreambooth.presets import recommended_generation
 
     base = run.base_model
     out = run.out_path
@@ -260,6 +262,8 @@ def register_result(run, cfg, result):
         kind, source = AIModel.Kind.FINETUNED, out
     if not Path(source).exists():
         raise FileNotFoundError(f"{source} was not written")
+    drawn = recommended_generation(run.preset, {"steps": base.default_steps,
+                                                "guidance_scale": base.default_guidance_scale})
     name, n = run.name, 1
     while AIModel.objects.filter(name=name).exists():
         n += 1
@@ -267,7 +271,7 @@ def register_result(run, cfg, result):
     return AIModel.objects.create(
         name=name[:100], source=str(source), kind=kind, parent=base, lora_scale=1.0,
         architecture=base.architecture, native_size=base.native_size, is_active=False,
-        **run.result_model_defaults(),
+        default_steps=drawn["steps"], default_guidance_scale=drawn["guidance_scale"],
         description=f"DreamBooth {cfg.method} of {base.name} on dataset {run.dataset.name}, {result.step} steps "
                     f"(training run {run.name})",
     )

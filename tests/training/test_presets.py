@@ -7,7 +7,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from training.dreambooth import load_config
-from training.dreambooth.presets import PRESETS, RETRO_STYLE
+from training.dreambooth.presets import PRESETS, RETRO_STYLE, recommended_generation
 from training.miniworld import shipped
 
 from .conftest import write_dataset
@@ -69,3 +69,10 @@ def test_each_presets_recommended_generation_defaults_are_valid_model_defaults(d
     assert RETRO_STYLE.generation == {"guidance_scale": 3.0}  # the CFG its help text reports
     for preset in PRESETS.values():
         AIModel(name="x", source="x", **{f"default_{k}": v for k, v in preset.generation.items()}).clean()
+
+
+def test_a_presets_recommendations_win_over_the_base_models_defaults_and_no_preset_keeps_them():
+    base = {"steps": 12, "guidance_scale": None}
+    assert recommended_generation("retro-style", base) == {"steps": 12, "guidance_scale": 3.0}
+    assert recommended_generation("", base) == base
+    assert recommended_generation(None, base) == base

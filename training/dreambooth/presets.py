@@ -52,3 +52,10 @@ def preset_settings(name: str | None) -> dict:
     if name not in PRESETS:
         raise ValueError(f"unknown preset {name!r}; known: {', '.join(PRESETS)}")
     return dict(PRESETS[name].settings)
+
+
+def recommended_generation(name: str | None, base: dict) -> dict:
+    """How a model trained with preset `name` draws: `base` (its base model's steps and guidance_scale; None = the
+    site's), with the preset's recommendations over them."""
+    preset = PRESETS.get(name or "")
+    return {**base, **(preset.generation if preset else {})}
