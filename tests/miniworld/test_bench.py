@@ -261,3 +261,17 @@ def test_a_balanced_retro_set_draws_every_scene_equally_and_keeps_its_own_folder
     parser = Command().create_parser("manage.py", "miniworld_bench")
     options = vars(parser.parse_args(["--out", "b", "--backgrounds", "balanced"]))
     assert "--backgrounds balanced" in " ".join(args_of(options))
+
+
+@pytest.mark.parametrize("indonesian, verdict", [(0.87, "largest shortfall 0.05 (hair_style), within"),
+                                                 (0.86, "largest shortfall 0.06 (hair_style), not within")])
+def test_indonesian_shortfall_of_exactly_the_target_is_within_it(indonesian, verdict):
+    from training.miniworld.attributes import ATTRIBUTES
+    from training.miniworld.bench_report import prompt_sets_table
+
+    def report(prompt_set, hair_style):
+        accuracy = {a: 1.0 for a in ATTRIBUTES} | {"hair_style": hair_style}
+        return {"prompt_set": prompt_set, "modern_share": 0.0, "accuracy": accuracy}
+
+    lines = prompt_sets_table([report("caption", 0.92), report("indonesian", indonesian)])
+    assert lines[-1] == f"Bahasa Indonesia vs the template: {verdict} the 0.05 target."

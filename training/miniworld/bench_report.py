@@ -234,8 +234,9 @@ def prompt_sets_table(reports: list[dict]) -> list[str]:
     by_set = {r["prompt_set"]: r for r in reports}
     if {"caption", "indonesian"} <= by_set.keys():
         en, id_ = by_set["caption"], by_set["indonesian"]
-        gaps = {"retro": id_["modern_share"] - en["modern_share"]} | {
-            a: en["accuracy"][a] - id_["accuracy"][a] for a in ATTRIBUTES}
+        # rounded: shares of n prompts, so .92 - .87 compares as the .05 it is (not 0.05000000000000004)
+        gaps = {k: round(v, 6) for k, v in ({"retro": id_["modern_share"] - en["modern_share"]} | {
+            a: en["accuracy"][a] - id_["accuracy"][a] for a in ATTRIBUTES}).items()}
         worst = max(gaps, key=gaps.get)
         verdict = "within" if gaps[worst] <= 0.05 else "not within"
         lines += ["", f"Bahasa Indonesia vs the template: largest shortfall {gaps[worst]:.2f} ({worst}), "
