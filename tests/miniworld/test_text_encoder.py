@@ -60,13 +60,16 @@ def test_feature_loss_is_zero_for_the_same_picture_and_grows_with_blur():
     assert recon.grad.abs().sum() > 0 and not any(p.requires_grad for p in loss.parameters())
 
 
-def test_candidate_v2_base_uses_the_candidate_miniclip_text_tower_unchanged():
-    """base-v2's text encoder is candidates/miniclip-v2's text tower, frozen through pretraining."""
+@pytest.mark.parametrize("base, miniclip", [("candidates/base-v2", "candidates/miniclip-v2"),
+                                            ("weights/base", "weights/miniclip")])
+def test_base_text_encoder_is_its_miniclip_text_tower_unchanged(base, miniclip):
+    """A base's text encoder is its mini-CLIP's text tower, frozen through pretraining: the shipped base and the
+    shipped scorer (CLIP scores, the bench's embedding metrics) read prompts with the same weights."""
     from transformers import CLIPTextModel
 
-    candidates = shipped.WEIGHTS.parent / "candidates"
-    saved = CLIPTextModel.from_pretrained(candidates / "base-v2" / "text_encoder", dtype=torch.float32).state_dict()
-    converted = text_encoder_from_open_clip(load_open_clip_dir(candidates / "miniclip-v2")).state_dict()
+    root = shipped.WEIGHTS.parent
+    saved = CLIPTextModel.from_pretrained(root / base / "text_encoder", dtype=torch.float32).state_dict()
+    converted = text_encoder_from_open_clip(load_open_clip_dir(root / miniclip)).state_dict()
     assert saved.keys() == converted.keys()
     for key, value in converted.items():
         torch.testing.assert_close(saved[key], value.half().float(), rtol=0, atol=0, msg=key)
