@@ -75,6 +75,12 @@ def test_micro_bench_trains_evaluates_compares_and_reports(tmp_path, capsys):
     assert 0 <= sets["open"]["diversity"] <= 1 and 0 <= sets["open"]["base_diversity"] <= 1
     assert f"diversity {sets['open']['diversity']:.2f}, the base's {sets['open']['base_diversity']:.2f}" in card
     assert "CFG 7 and LoRA scale 1: the defaults `make demo` registers it with" in card
+    # ... with pictures at those settings (4 rows of 8 held-out prompts, 2x) and the bench's own sheet beside them
+    from PIL import Image
+
+    assert Image.open(tmp_path / "shipped" / "samples.png").size == (8 * 128, 4 * 128)
+    assert (tmp_path / "shipped" / "bench-samples.png").read_bytes() == (out / "evals" / f"{lora}.png").read_bytes()
+    assert "(20 steps, CFG 7): rows of the retro caption template" in card
     registered = json.loads((tmp_path / "shipped" / "done.json").read_text())
     assert (registered["lora_scale"], registered["guidance_scale"]) == (1.0, 7.0)
     assert (tmp_path / "shipped" / "pytorch_lora_weights.safetensors").read_bytes() == \
@@ -218,7 +224,10 @@ def test_ship_records_the_lora_scale_and_cfg_it_was_judged_at_and_the_default_mo
     bench.eval_path(cfg, model).parent.mkdir(parents=True)
     bench.eval_path(cfg, model).write_text("{}")
     bench.eval_path(cfg, model).with_suffix(".png").write_bytes(b"png")
-    out = bench.ship(cfg, model, tmp_path / "shipped", "card")
+    from PIL import Image
+
+    out = bench.ship(cfg, model, tmp_path / "shipped", "card", Image.new("RGB", (16, 8)))
+    assert Image.open(out / "samples.png").size == (16, 8) and (out / "bench-samples.png").read_bytes() == b"png"
     assert json.loads((out / "done.json").read_text()) == {"steps": 100, "train_seconds": 1.0, "lora_scale": 0.8,
                                                            "guidance_scale": 4}
     monkeypatch.setattr(shipped, "RETRO_LORA_DIR", out)

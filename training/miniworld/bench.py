@@ -471,9 +471,24 @@ def lora_snapshot(cfg: BenchConfig, model: str) -> Path:
     return source
 
 
-def ship(cfg: BenchConfig, model: str, out: str | Path, card: str) -> Path:
-    """Publish a LoRA snapshot (weights + the cell's loss curve, evaluations + `card` as README.md) to `out`,
-    atomically."""
+def registered_samples(cfg: BenchConfig, model: str):
+    """A sheet of what a user of the shipped snapshot sees: the site's sampler and steps at the CFG and LoRA scale
+    it is registered with (`ship_guidance`, `lora_scale`); rows of 8 held-out prompts: the retro caption template,
+    the same in Bahasa Indonesia, person-only retro prompts, and the template without the style phrase. The bench's
+    own sheet (evals/<model>.png) is drawn at its CFG 5 and 10 steps, which the site does not use."""
+    from .bench_eval import load_model, open_prompts
+    from .pretrain_eval import generate, grid, held_out_prompts, prompts_for
+
+    attrs = held_out_prompts(8)
+    prompts = (prompts_for(attrs, "retro") + prompts_for(attrs, "retro", "indonesian")
+               + open_prompts(8, style_phrase=cfg.instance_prompt) + prompts_for(attrs, "modern"))
+    pipe = load_model(cfg.base_model, model_dir(cfg, model), cfg.lora_scale)
+    return grid(generate(pipe, prompts, guidance=cfg.ship_guidance), cols=8)
+
+
+def ship(cfg: BenchConfig, model: str, out: str | Path, card: str, samples) -> Path:
+    """Publish a LoRA snapshot (weights + the cell's loss curve, evaluations, the bench's sheet, `samples` (a PIL
+    image: `registered_samples`) and `card` as README.md) to `out`, atomically."""
     from generator.engine.files import publish_dir
 
     source = lora_snapshot(cfg, model)
@@ -485,7 +500,8 @@ def ship(cfg: BenchConfig, model: str, out: str | Path, card: str) -> Path:
     done = json.loads((source / "done.json").read_text(encoding="utf-8"))
     registered = {"lora_scale": cfg.lora_scale, "guidance_scale": cfg.ship_guidance}
     (tmp / "done.json").write_text(json.dumps({**done, **registered}, indent=2), encoding="utf-8")
-    shutil.copy2(eval_path(cfg, model).with_suffix(".png"), tmp / "samples.png")
+    samples.save(tmp / "samples.png")
+    shutil.copy2(eval_path(cfg, model).with_suffix(".png"), tmp / "bench-samples.png")
     shutil.copy2(eval_path(cfg, model), tmp / "evaluation.json")
     if prompt_sets_path(cfg, model).exists():
         shutil.copy2(prompt_sets_path(cfg, model), tmp / "prompt-sets.json")

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from generator.engine.files import write_atomic
+from generator.engine.params import SITE_DEFAULTS
 
 from .attributes import ATTRIBUTES
 from .classifier import machine
@@ -250,7 +251,7 @@ ABSENT_WORDS = {"scraped": "absent-background accuracy",  # market and classroom
 
 
 def retro_card(model: str, metrics: dict, command: str, prompt_sets: list[dict] = (),
-               backgrounds: str = "scraped") -> str:
+               backgrounds: str = "scraped", guidance: float = SITE_DEFAULTS.guidance_scale) -> str:
     """README.md of the shipped retro LoRA: what it is, how it was made, what the bench measured."""
     row = flatten(metrics)
     fidelity = ", ".join(f"{a} {metrics['fidelity'][a]:.2f}" for a in ATTRIBUTES)
@@ -280,6 +281,10 @@ def retro_card(model: str, metrics: dict, command: str, prompt_sets: list[dict] 
             lines += [f"Prompts that leave all but the person open ('retro anime style, a young girl'; {r['n']}, "
                       f"same settings): diversity {r['diversity']:.2f}, the base's {r['base_diversity']:.2f} "
                       "(normalized entropy of the attributes the classifier reads; target ≥ the base's).", ""]
-    lines += ["![samples: 16 retro prompts, 8 plain prompts, 8 open prompts](samples.png)", "",
-              "![loss](loss.png)", ""]
+    lines += [f"Held-out prompts at the settings it is registered with ({SITE_DEFAULTS.steps} steps, CFG "
+              f"{guidance:g}): rows of the retro caption template, the same in Bahasa Indonesia, person-only "
+              "retro prompts, and the template without the style phrase:", "",
+              "![samples at the registered settings](samples.png)", "",
+              "The bench's own pictures (10 steps, CFG 5): 16 retro prompts, 8 plain prompts, 8 open prompts:", "",
+              "![samples at the bench's settings](bench-samples.png)", "", "![loss](loss.png)", ""]
     return "\n".join(lines) + "\n"

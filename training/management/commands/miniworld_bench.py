@@ -113,8 +113,8 @@ class Command(BaseCommand):
         try:
             bench.lora_snapshot(cfg, model)
             prompt_sets = bench.evaluate_prompt_sets(cfg, model, n, self.stdout.write) if n else []
-            out = bench.ship(cfg, model, target, retro_card(model, results[model], command, prompt_sets,
-                                                              cfg.backgrounds))
+            card = retro_card(model, results[model], command, prompt_sets, cfg.backgrounds, cfg.ship_guidance)
+            out = bench.ship(cfg, model, target, card, bench.registered_samples(cfg, model))
         except bench.BenchError as exc:
             raise CommandError(str(exc)) from None
         self.stdout.write(f"shipped {model} to {out}")
