@@ -25,16 +25,15 @@ RETRO_STYLE = Preset(
     label="Retro style — recommended",
     help=("LoRA rank 8 on the UNet (text encoder frozen, as SD's CLIP already knows the style's words), learning "
           "rate 1e-3, 1,500 steps, L2-SP 0.01 toward the base, prior preservation with 100 captioned class pictures "
-          "('a portrait of a person'), instance prompt 'retro anime style'. Measured on the mini-world base v8 with "
+          "('a portrait of a person'), instance prompt 'retro anime style'. Measured on the mini-world base v9 with "
           "50 retro pictures showing every scene equally often, 70% of them captioned in Bahasa Indonesia (manage.py "
           "miniworld_bench --indonesian 0.7 --backgrounds balanced; 100 held-out prompts per set at CFG 3): style "
-          "adoption 0.98 for the caption template, 0.99 for English paraphrases, 0.87 in Bahasa Indonesia (0.93 at "
-          "CFG 4; caption part of your set in the language your users prompt in), gender 1.00, prior preservation "
-          "1.00; weakest: hair style 0.75, accessory and background 0.85, the base's own limits. A set skewed to one "
-          "scene (60% garden, base v7) bound the style less (0.87 at CFG 4). The trained model is registered with a "
-          "default CFG scale of 3 (change it under Models; 4 binds Indonesian prompts better): at CFG 7 the style "
-          "holds but the pictures turn muddy, most of all for prompts that name only the person. Without L2-SP (base "
-          "v4): fidelity 0.57."),
+          "adoption 0.99 for the caption template, 0.98 for English paraphrases, 0.96 in Bahasa Indonesia (caption "
+          "part of your set in the language your users prompt in), gender 1.00, hair style 0.92, prior preservation "
+          "1.00; weakest: background 0.82 and accessory 0.85. A set skewed to one scene (60% garden, base v7) bound "
+          "the style less (0.87 at CFG 4). The trained model is registered with a default CFG scale of 3 (change it "
+          "under Models): at CFG 4 backgrounds fall to 0.76, and at CFG 7 (base v8) the style holds but the pictures "
+          "turn muddy, most of all for prompts that name only the person. Without L2-SP (base v4): fidelity 0.57."),
     settings={"method": "lora", "rank": 8, "learning_rate": 1e-3, "adam_weight_decay": 0.0,
               "train_text_encoder": False, "max_steps": 1500, "l2sp_weight": 0.01,
               "with_prior_preservation": True, "class_prompt": "a portrait of a person", "num_class_images": 100,
