@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from django.core.management import CommandError, call_command
 
-from training.miniworld import bench
+from training.miniworld import bench, bench_ship
 from training.miniworld.bench_eval import nearest_distance, normalized_entropy, pixels
 from training.miniworld.phrasing import style_phrases
 
@@ -226,14 +226,14 @@ def test_ship_records_the_lora_scale_and_cfg_it_was_judged_at_and_the_default_mo
     bench.eval_path(cfg, model).with_suffix(".png").write_bytes(b"png")
     from PIL import Image
 
-    out = bench.ship(cfg, model, tmp_path / "shipped", "card", Image.new("RGB", (16, 8)))
+    out = bench_ship.ship(cfg, model, tmp_path / "shipped", "card", Image.new("RGB", (16, 8)))
     assert Image.open(out / "samples.png").size == (16, 8) and (out / "bench-samples.png").read_bytes() == b"png"
     assert json.loads((out / "done.json").read_text()) == {"steps": 100, "train_seconds": 1.0, "lora_scale": 0.8,
                                                            "guidance_scale": 4}
     monkeypatch.setattr(shipped, "RETRO_LORA_DIR", out)
     assert (shipped.retro_lora_scale(), shipped.retro_guidance_scale()) == (0.8, 4.0)
     assert shipped.default_spec()["guidance_scale"] == 4.0  # what generate without --model draws at
-    assert bench.prompt_sets_path(cfg, model).name == "lora-n10-l2sp-s100-x0.8-g4.json"  # not a scale-1, CFG-7 cache
+    assert bench_ship.prompt_sets_path(cfg, model).name == "lora-n10-l2sp-s100-x0.8-g4.json"  # not a scale-1, CFG-7 cache
 
     results = Path(__file__).resolve().parents[2] / "docs/miniworld/bench-v7/grid/bench/results.json"
     metrics = json.loads(results.read_text())["lora-n50-l2sp-s1000"]  # a real evaluation record

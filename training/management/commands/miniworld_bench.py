@@ -10,7 +10,7 @@ import torch
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from training.miniworld import bench, bench_report, shipped
+from training.miniworld import bench, bench_report, bench_ship, shipped
 from training.miniworld.bench_report import retro_card
 
 
@@ -111,10 +111,10 @@ class Command(BaseCommand):
         if n < 0:
             raise CommandError(f"--ship-n {n}: expected 0 or more")
         try:
-            bench.lora_snapshot(cfg, model)
-            prompt_sets = bench.evaluate_prompt_sets(cfg, model, n, self.stdout.write) if n else []
+            bench_ship.lora_snapshot(cfg, model)
+            prompt_sets = bench_ship.evaluate_prompt_sets(cfg, model, n, self.stdout.write) if n else []
             card = retro_card(model, results[model], command, prompt_sets, cfg.backgrounds, cfg.ship_guidance)
-            out = bench.ship(cfg, model, target, card, bench.registered_samples(cfg, model))
+            out = bench_ship.ship(cfg, model, target, card, bench_ship.registered_samples(cfg, model))
         except bench.BenchError as exc:
             raise CommandError(str(exc)) from None
         self.stdout.write(f"shipped {model} to {out}")
