@@ -9,7 +9,7 @@ import tempfile
 from pathlib import Path
 from typing import Callable
 
-from generator.engine.files import write_atomic
+from generator.engine.files import publish_dir, write_atomic
 
 from .bench import SITE, BenchConfig, BenchError, eval_path, model_dir
 
@@ -96,8 +96,6 @@ def registered_samples(cfg: BenchConfig, model: str):
 def ship(cfg: BenchConfig, model: str, out: str | Path, card: str, samples) -> Path:
     """Publish a LoRA snapshot (weights + the cell's loss curve, evaluations, the bench's sheet, `samples` (a PIL
     image: `registered_samples`) and `card` as README.md) to `out`, atomically."""
-    from generator.engine.files import publish_dir
-
     source = lora_snapshot(cfg, model)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
