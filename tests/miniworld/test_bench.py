@@ -196,18 +196,20 @@ def test_bench_settings_are_refused_all_at_once(tmp_path):
 
     with pytest.raises(bench.BenchError) as caught:
         bench.BenchConfig(out=str(tmp_path), method="dora", regularizations=["l1"], sizes=[0], eval_n=0,
-                          indonesian=2.0, caption_tag_dropout=1.0, instance_prompt=" ", backgrounds="forest")
+                          indonesian=2.0, caption_tag_dropout=1.0, caption_dropout=-0.1, instance_prompt=" ",
+                          backgrounds="forest")
     message = str(caught.value)
     for part in ("--method: 'dora'", "--regs: 'l1'", "--sizes: expected positive integers", "--eval-n 0",
-                 "--indonesian 2.0", "--caption-tag-dropout 1.0: expected a share in [0, 1), e.g. 0.3",
+                 "--indonesian 2.0", "--caption-tag-dropout 1.0: expected a share in [0, 1), e.g. 0.1",
+                 "--caption-dropout -0.1: expected a share in [0, 1)",
                  "--instance-prompt: empty", "--backgrounds 'forest': expected one of scraped, balanced"):
         assert part in message
     parser = Command().create_parser("manage.py", "miniworld_bench")
-    options = vars(parser.parse_args(["--out", "b", "--caption-tag-dropout", "0.3"]))
-    assert "--caption-tag-dropout 0.3" in " ".join(args_of(options))
-    cfg = bench.BenchConfig(out=str(tmp_path), caption_tag_dropout=0.3)
-    cell = bench.Cell("lora", 10, "l2sp")
-    assert bench.train_config(cfg, cell, 100, tmp_path).caption_tag_dropout == 0.3
+    options = vars(parser.parse_args(["--out", "b", "--caption-tag-dropout", "0.3", "--caption-dropout", "0.1"]))
+    assert "--caption-tag-dropout 0.3 --caption-dropout 0.1" in " ".join(args_of(options))
+    cfg = bench.BenchConfig(out=str(tmp_path), caption_tag_dropout=0.3, caption_dropout=0.1)
+    train = bench.train_config(cfg, bench.Cell("lora", 10, "l2sp"), 100, tmp_path)
+    assert (train.caption_tag_dropout, train.caption_dropout) == (0.3, 0.1)
 
 
 def test_ship_records_the_lora_scale_and_cfg_it_was_judged_at_and_the_default_model_uses_them(tmp_path, monkeypatch):

@@ -71,7 +71,22 @@ def test_step_prompts_drop_tags_per_batch_index_and_stream():
     assert batch_prompts(plain, examples, 3, 0) == [CAPTION]
 
 
+def test_caption_dropout_empties_whole_captions_at_its_rate_and_replays():
+    cfg = TrainConfig(base_model="b", dataset="d", out="o", instance_prompt="retro anime style",
+                      caption_dropout=0.2)
+    examples = [Example(Path(f"{i}.png"), CAPTION, (64, 64)) for i in range(4)]
+    prompts = [p for i in range(250) for p in batch_prompts(cfg, examples, i, 0)]
+    assert set(prompts) == {"", CAPTION}  # whole captions, the instance prompt included
+    assert 0.15 < prompts.count("") / len(prompts) < 0.25
+    assert prompts == [p for i in range(250) for p in batch_prompts(cfg, examples, i, 0)]
+    both = TrainConfig(base_model="b", dataset="d", out="o", instance_prompt="retro anime style",
+                       caption_dropout=0.2, caption_tag_dropout=0.5)
+    mixed = [p for i in range(100) for p in batch_prompts(both, examples, i, 0)]
+    assert "" in mixed and len(set(mixed)) > 8  # dropped captions and shortened ones
+
+
+@pytest.mark.parametrize("name", ["caption_tag_dropout", "caption_dropout"])
 @pytest.mark.parametrize("rate", [-0.1, 1.0])
-def test_caption_tag_dropout_out_of_range_is_named(rate):
-    with pytest.raises(ConfigError, match=r"^caption_tag_dropout: expected a share in \[0, 1\)"):
-        TrainConfig(base_model="b", dataset="d", out="o", instance_prompt="p", caption_tag_dropout=rate)
+def test_caption_dropout_rates_out_of_range_are_named(name, rate):
+    with pytest.raises(ConfigError, match=rf"^{name}: expected a share in \[0, 1\)"):
+        TrainConfig(base_model="b", dataset="d", out="o", instance_prompt="p", **{name: rate})

@@ -38,7 +38,8 @@ def test_kohya_file_loads_to_the_same_images_as_peft_file(make_cfg, tiny_sd1):
 
 
 def test_kohya_file_carries_kohya_hashes_and_modelspec(make_cfg):
-    result = train(make_cfg(method="lora", output_name="retro-girl", validation_steps=0, caption_tag_dropout=0.2))
+    result = train(make_cfg(method="lora", output_name="retro-girl", validation_steps=0, caption_tag_dropout=0.2,
+                          caption_dropout=0.1))
     path = result.out / "lora_kohya.safetensors"
     with safe_open(str(path), "pt") as f:
         meta = f.metadata()
@@ -50,4 +51,5 @@ def test_kohya_file_carries_kohya_hashes_and_modelspec(make_cfg):
     assert meta["modelspec.sai_model_spec"] and meta["modelspec.implementation"] == "diffusers"
     assert meta["modelspec.title"] == "retro-girl" and meta["modelspec.resolution"] == "32x32"
     assert meta["modelspec.prediction_type"] == "epsilon" and meta["modelspec.date"]
-    assert meta["ss_caption_tag_dropout_rate"] == "0.2"  # kohya's name for the setting
+    assert meta["ss_caption_tag_dropout_rate"] == "0.2"  # kohya's names for the settings
+    assert meta["ss_caption_dropout_rate"] == "0.1"

@@ -75,6 +75,9 @@ class TrainConfig:
     # The model also trains on shorter prompts than its captions (on the mini-world's sentence captions it did not
     # help: docs/miniworld/bench.md, "v7 retro recipe, continued").
     caption_tag_dropout: float = 0.0
+    # Each step's caption is replaced by the empty prompt with this probability (kohya's caption_dropout_rate),
+    # so the fine-tune also learns the unconditional prediction that classifier-free guidance subtracts.
+    caption_dropout: float = 0.0
     l2sp_weight: float = 0.0  # λ·Σ‖θ−θ₀‖² toward the pretrained weights (Li et al., ICML 2018)
     l2_weight: float = 0.0  # λ·Σ‖θ‖² toward zero
     adam_weight_decay: float = 1e-2
@@ -138,9 +141,9 @@ class TrainConfig:
             value = getattr(self, name)
             if value is not None and not value > 0:
                 raise ConfigError(name, f"expected a positive number, got {value}")
-        if not 0 <= self.caption_tag_dropout < 1:
-            raise ConfigError("caption_tag_dropout",
-                              f"expected a share in [0, 1) (e.g. 0.2), got {self.caption_tag_dropout}")
+        for name in ("caption_tag_dropout", "caption_dropout"):
+            if not 0 <= getattr(self, name) < 1:
+                raise ConfigError(name, f"expected a share in [0, 1) (e.g. 0.1), got {getattr(self, name)}")
         if not 0 < self.ema_decay < 1:
             raise ConfigError("ema_decay", f"expected a number in (0, 1), got {self.ema_decay}")
         if self.stop_text_encoder_after is not None:

@@ -61,13 +61,20 @@ def _generator(cfg: TrainConfig, index: int, stream: int) -> torch.Generator:
 
 
 def batch_prompts(cfg: TrainConfig, examples, index: int, stream: int) -> list[str]:
-    """The batch's captions, with caption_tag_dropout applied from a generator of their own (streams 2, 3),
-    so the latent, noise and timestep draws are the same with and without it."""
-    if not cfg.caption_tag_dropout:
-        return [e.prompt for e in examples]
+    """The batch's captions with caption_dropout (whole captions → "") and caption_tag_dropout applied, drawn
+    from a generator of their own (streams 2, 3), so the latent, noise and timestep draws are the same with and
+    without them."""
+    prompts = [e.prompt for e in examples]
+    if not (cfg.caption_dropout or cfg.caption_tag_dropout):
+        return prompts
     gen = _generator(cfg, index, 2 + stream)
-    keep = tuple(p.lower() for p in (cfg.instance_prompt, cfg.class_prompt) if p.strip())
-    return [drop_tags(e.prompt, cfg.caption_tag_dropout, keep, gen) for e in examples]
+    if cfg.caption_dropout:
+        kept = (torch.rand(len(prompts), generator=gen) >= cfg.caption_dropout).tolist()
+        prompts = [p if k else "" for p, k in zip(prompts, kept)]
+    if cfg.caption_tag_dropout:
+        keep = tuple(p.lower() for p in (cfg.instance_prompt, cfg.class_prompt) if p.strip())
+        prompts = [drop_tags(p, cfg.caption_tag_dropout, keep, gen) for p in prompts]
+    return prompts
 
 
 def _denoise_loss(run: TrainingState, examples, index: int, stream: int, te_active: bool) -> torch.Tensor:

@@ -77,6 +77,7 @@ class BenchConfig:
     instance_prompt: str = STYLE_PHRASE  # the style phrase, or a DreamBooth identifier such as "sks style"
     indonesian: float = 0.0  # share of retro and class captions in Bahasa Indonesia (dataset.export_dataset)
     caption_tag_dropout: float = 0.0  # TrainConfig.caption_tag_dropout: short prompts keep their variety
+    caption_dropout: float = 0.0  # TrainConfig.caption_dropout: the LoRA also learns the unconditional prediction
     backgrounds: str = "scraped"  # the retro set's scenes: dataset.BACKGROUND_MIXES (scraped skew, or balanced)
     lora_scale: float = 1.0  # --ship: the scale the shipped LoRA is judged and registered at
     ship_guidance: float = SITE.guidance_scale  # --ship: the CFG it is judged at and registered with as its default
@@ -106,8 +107,10 @@ class BenchConfig:
             out.append(f"--prior-loss-weight {self.prior_loss_weight}: expected 0 or more")
         if not 0.0 <= self.indonesian <= 1.0:
             out.append(f"--indonesian {self.indonesian}: expected a share between 0 and 1, e.g. 0.3")
-        if not 0.0 <= self.caption_tag_dropout < 1.0:
-            out.append(f"--caption-tag-dropout {self.caption_tag_dropout}: expected a share in [0, 1), e.g. 0.3")
+        for flag, value in (("--caption-tag-dropout", self.caption_tag_dropout),
+                            ("--caption-dropout", self.caption_dropout)):
+            if not 0.0 <= value < 1.0:
+                out.append(f"{flag} {value}: expected a share in [0, 1), e.g. 0.1")
         if self.backgrounds not in BACKGROUND_MIXES:
             out.append(f"--backgrounds {self.backgrounds!r}: expected one of {', '.join(BACKGROUND_MIXES)}")
         if not self.lora_scale > 0:
@@ -213,7 +216,7 @@ def train_config(cfg: BenchConfig, cell: Cell, steps: int, class_dir: Path):
         class_data_dir=str(class_dir), num_class_images=cfg.num_class_images,
         l2_weight=cfg.reg_weight if cell.reg == "l2" else 0.0,
         l2sp_weight=cfg.reg_weight if cell.reg == "l2sp" else 0.0,
-        caption_tag_dropout=cfg.caption_tag_dropout,
+        caption_tag_dropout=cfg.caption_tag_dropout, caption_dropout=cfg.caption_dropout,
         validation_prompts=[f"{cfg.instance_prompt}, an old man with glasses in a market",
                             "a young girl with pink long hair, red shirt, in a classroom"],
         validation_inference_steps=20, resume=True, output_name=cell.name,

@@ -61,6 +61,9 @@ class Command(BaseCommand):
         parser.add_argument("--caption-tag-dropout", type=float, default=d["caption_tag_dropout"].default,
                             help="Share of each retro and class caption's tags left out per training step (e.g. "
                                  "0.3; TrainConfig.caption_tag_dropout).")
+        parser.add_argument("--caption-dropout", type=float, default=d["caption_dropout"].default,
+                            help="Share of retro and class captions replaced by the empty prompt per step (e.g. "
+                                 "0.1; TrainConfig.caption_dropout): the LoRA learns what CFG subtracts.")
         parser.add_argument("--backgrounds", default=d["backgrounds"].default, choices=sorted(bench.BACKGROUND_MIXES),
                             help="The retro set's scenes: 'scraped' (60%% flower garden, market and classroom "
                                  "absent: the replaced system's question) or 'balanced' (every scene equally).")
@@ -82,7 +85,8 @@ class Command(BaseCommand):
                                     train_text_encoder=o["train_text_encoder"], lora_rank=o["rank"],
                                     lora_learning_rate=o["lora_lr"], prior_loss_weight=o["prior_loss_weight"],
                                     instance_prompt=o["instance_prompt"], indonesian=o["indonesian"],
-                                    caption_tag_dropout=o["caption_tag_dropout"], lora_scale=o["lora_scale"],
+                                    caption_tag_dropout=o["caption_tag_dropout"],
+                                    caption_dropout=o["caption_dropout"], lora_scale=o["lora_scale"],
                                     ship_guidance=o["ship_guidance"], backgrounds=o["backgrounds"])
         except bench.BenchError as exc:
             raise CommandError(str(exc)) from None
@@ -130,6 +134,7 @@ def args_of(o: dict) -> list[str]:
         ([f"--base-model {o['base_model']}"] if o["base_model"] != str(shipped.BASE) else []) + \
         ([f"--indonesian {o['indonesian']}"] if o["indonesian"] else []) + \
         ([f"--caption-tag-dropout {o['caption_tag_dropout']}"] if o["caption_tag_dropout"] else []) + \
+        ([f"--caption-dropout {o['caption_dropout']}"] if o["caption_dropout"] else []) + \
         ([f"--backgrounds {o['backgrounds']}"] if o["backgrounds"] != "scraped" else []) + \
         ([f"--lora-scale {o['lora_scale']}"] if o["lora_scale"] != 1 else []) + \
         ([f"--ship-guidance {o['ship_guidance']}"] if o["ship_guidance"] != bench.SITE.guidance_scale else []) + \
