@@ -32,6 +32,17 @@ def test_the_command_judges_the_shipped_base_and_measures_its_encoder(capsys):
         call_command("miniworld_diagnose", str(BASE), "--n", "0")
 
 
+def test_the_command_judges_a_lora_at_its_cfg_on_retro_prompts(capsys):
+    from training.miniworld.shipped import BASE, RETRO_LORA_DIR
+
+    lora = str(RETRO_LORA_DIR / "pytorch_lora_weights.safetensors")
+    call_command("miniworld_diagnose", str(BASE), "--n", "4", "--style", "retro", "--guidance", "3")
+    assert "4 retro caption prompts at CFG 3: 0% drawn retro" in capsys.readouterr().out  # the base stays modern
+    call_command("miniworld_diagnose", str(BASE), "--n", "4", "--style", "retro", "--guidance", "3", "--lora", lora,
+                 "--prompt-set", "indonesian")
+    assert "4 retro indonesian prompts at CFG 3: 100% drawn retro" in capsys.readouterr().out
+
+
 def test_generate_reports_each_batch_it_drew():
     import torch
 
