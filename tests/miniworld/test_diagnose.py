@@ -28,8 +28,8 @@ def test_the_command_judges_the_shipped_base_and_measures_its_encoder(capsys):
     out = capsys.readouterr().out
     assert "token separation" in out and "hair_style " in out
     assert "hair_style:" in out and "asked \\ drawn" in out and "twintails" in out  # every matrix at --below 1.01
-    with pytest.raises(CommandError, match="--n 0"):
-        call_command("miniworld_diagnose", str(BASE), "--n", "0")
+    with pytest.raises(CommandError, match=r"^--n 0: expected 1 or more; --guidance 0.5: expected a CFG scale"):
+        call_command("miniworld_diagnose", str(BASE), "--n", "0", "--guidance", "0.5")
 
 
 def test_the_command_judges_a_lora_at_its_cfg_on_retro_prompts(capsys):

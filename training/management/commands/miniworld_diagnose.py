@@ -32,8 +32,11 @@ class Command(BaseCommand):
         from training.miniworld.diagnose import confusion, token_separation
         from training.miniworld.pretrain_eval import EVAL_SEED, SITE, generate, held_out_prompts, prompts_for
 
-        if o["n"] < 1:
-            raise CommandError(f"--n {o['n']}: expected 1 or more")
+        problems = ([f"--n {o['n']}: expected 1 or more"] if o["n"] < 1 else []) + \
+            ([f"--guidance {o['guidance']:g}: expected a CFG scale of 1 or more, e.g. 3"]
+             if o["guidance"] is not None and o["guidance"] < 1 else [])
+        if problems:
+            raise CommandError("; ".join(problems))
         torch.set_num_threads(o["threads"])
         try:
             pipe = load_pipeline(o["model"], device="cpu", dtype=torch.float32, lora=o["lora"],
