@@ -6,6 +6,9 @@ import torch
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
+from training.miniworld.attributes import Style
+from training.miniworld.pretrain_eval import PROMPT_SETS
+
 
 class Command(BaseCommand):
     help = "Confusion matrices of the attributes a mini-world base misses, and its text encoder's token separation."
@@ -20,9 +23,9 @@ class Command(BaseCommand):
         parser.add_argument("--lora-scale", type=float, default=1.0)
         parser.add_argument("--guidance", type=float, default=None,
                             help="CFG scale (default: the site's 7; the shipped retro LoRA is registered at 3).")
-        parser.add_argument("--style", choices=["modern", "retro"], default="modern",
+        parser.add_argument("--style", choices=[s.value for s in Style], default="modern",
                             help="retro: prompts open with the style phrase (retro share printed too).")
-        parser.add_argument("--prompt-set", choices=["caption", "paraphrase", "indonesian"], default="caption")
+        parser.add_argument("--prompt-set", choices=PROMPT_SETS, default="caption")
         parser.add_argument("--threads", type=int, default=1)
 
     def handle(self, *args, **o):
