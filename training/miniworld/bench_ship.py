@@ -20,18 +20,23 @@ def prompt_sets_path(cfg: BenchConfig, model: str) -> Path:
     return Path(cfg.out) / "prompt-sets" / f"{model}{scale}{guidance}.json"
 
 
-def evaluate_prompt_sets(cfg: BenchConfig, model: str, n: int, log: Callable[[str], None]) -> list[dict]:
-    """A snapshot on retro prompts as users write them — the caption template, English paraphrases and Bahasa
+def snapshot_pipeline(cfg: BenchConfig, model: str):
+    """The base with the snapshot's LoRA at the scale it is shipped with: what --ship judges and draws."""
+    from .bench_eval import load_model
+
+    return load_model(cfg.base_model, model_dir(cfg, model), cfg.lora_scale)
+
+
+def evaluate_prompt_sets(cfg: BenchConfig, model: str, pipe, n: int, log: Callable[[str], None]) -> list[dict]:
+    """A snapshot (`pipe`: snapshot_pipeline) on retro prompts as users write them — the caption template, English paraphrases and Bahasa
     Indonesia, each opening with a retro phrase of its language (phrasing.py) — with the site's sampler and steps
     (SITE) at CFG `ship_guidance`: how far Indonesian falls behind English. Computed once per model,
     scale, CFG and n."""
-    from .bench_eval import load_model
     from .pretrain_eval import PROMPT_SETS, evaluate_pipeline
 
     path = prompt_sets_path(cfg, model)
     if path.exists() and all(r["n"] == n for r in json.loads(path.read_text(encoding="utf-8"))):
         return json.loads(path.read_text(encoding="utf-8"))
-    pipe = load_model(cfg.base_model, model_dir(cfg, model), cfg.lora_scale)
     reports = []
     setting = f"{model} × {cfg.lora_scale:g}, CFG {cfg.ship_guidance:g}"
     for prompt_set in PROMPT_SETS:
@@ -78,18 +83,17 @@ def lora_snapshot(cfg: BenchConfig, model: str) -> Path:
     return source
 
 
-def registered_samples(cfg: BenchConfig, model: str):
-    """A sheet of what a user of the shipped snapshot sees: the site's sampler and steps at the CFG and LoRA scale
+def registered_samples(cfg: BenchConfig, pipe):
+    """A sheet of what a user of the shipped snapshot (`pipe`: snapshot_pipeline) sees: the site's sampler and steps at the CFG and LoRA scale
     it is registered with (`ship_guidance`, `lora_scale`); rows of 8 held-out prompts: the retro caption template,
     the same in Bahasa Indonesia, person-only retro prompts, and the template without the style phrase. The bench's
     own sheet (evals/<model>.png) is drawn at its CFG 5 and 10 steps, which the site does not use."""
-    from .bench_eval import load_model, open_prompts
+    from .bench_eval import open_prompts
     from .pretrain_eval import generate, grid, held_out_prompts, prompts_for
 
     attrs = held_out_prompts(8)
     prompts = (prompts_for(attrs, "retro") + prompts_for(attrs, "retro", "indonesian")
                + open_prompts(8, style_phrase=cfg.instance_prompt) + prompts_for(attrs, "modern"))
-    pipe = load_model(cfg.base_model, model_dir(cfg, model), cfg.lora_scale)
     return grid(generate(pipe, prompts, guidance=cfg.ship_guidance), cols=8)
 
 

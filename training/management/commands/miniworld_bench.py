@@ -116,9 +116,10 @@ class Command(BaseCommand):
             raise CommandError(f"--ship-n {n}: expected 0 or more")
         try:
             bench_ship.lora_snapshot(cfg, model)
-            prompt_sets = bench_ship.evaluate_prompt_sets(cfg, model, n, self.stdout.write) if n else []
+            pipe = bench_ship.snapshot_pipeline(cfg, model)
+            prompt_sets = bench_ship.evaluate_prompt_sets(cfg, model, pipe, n, self.stdout.write) if n else []
             card = retro_card(model, results[model], command, prompt_sets, cfg.backgrounds, cfg.ship_guidance)
-            out = bench_ship.ship(cfg, model, target, card, bench_ship.registered_samples(cfg, model))
+            out = bench_ship.ship(cfg, model, target, card, bench_ship.registered_samples(cfg, pipe))
         except bench.BenchError as exc:
             raise CommandError(str(exc)) from None
         self.stdout.write(f"shipped {model} to {out}")
