@@ -25,12 +25,12 @@ RETRO_STYLE = Preset(
     label="Retro style — recommended",
     help=("LoRA rank 8 on the UNet (text encoder frozen, as SD's CLIP already knows the style's words), learning "
           "rate 1e-3, 1,500 steps, L2-SP 0.01 toward the base, prior preservation with 100 captioned class pictures "
-          "('a portrait of a person'), instance prompt 'retro anime style'. Measured on the mini-world base v9 with "
+          "('a portrait of a person'), instance prompt 'retro anime style'. Measured on the mini-world base v10 with "
           "50 retro pictures showing every scene equally often, 70% of them captioned in Bahasa Indonesia (manage.py "
           "miniworld_bench --indonesian 0.7 --backgrounds balanced; 100 held-out prompts per set at CFG 3): style "
-          "adoption 0.99 for the caption template, 0.98 for English paraphrases, 0.96 in Bahasa Indonesia (caption "
-          "part of your set in the language your users prompt in), gender 1.00, hair style 0.92, prior preservation "
-          "1.00; weakest: background 0.82 and accessory 0.85. A set skewed to one scene (60% garden, base v7) bound "
+          "adoption 1.00 for the caption template and English paraphrases, 0.96 in Bahasa Indonesia (caption "
+          "part of your set in the language your users prompt in), gender 1.00, background 0.91 (0.90 on 300 "
+          "prompts), hair style 0.91, prior preservation 1.00; weakest: accessory 0.85. A set skewed to one scene (60% garden, base v7) bound "
           "the style less (0.87 at CFG 4). The trained model is registered with a default CFG scale of 3 (change it "
           "under Models): at CFG 4 backgrounds fall to 0.76, and at CFG 7 (base v8) the style holds but the pictures "
           "turn muddy, most of all for prompts that name only the person. Without L2-SP (base v4): fidelity 0.57."),
