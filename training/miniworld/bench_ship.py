@@ -28,10 +28,10 @@ def snapshot_pipeline(cfg: BenchConfig, model: str):
 
 
 def evaluate_prompt_sets(cfg: BenchConfig, model: str, pipe, n: int, log: Callable[[str], None]) -> list[dict]:
-    """A snapshot (`pipe`: snapshot_pipeline) on retro prompts as users write them — the caption template, English paraphrases and Bahasa
-    Indonesia, each opening with a retro phrase of its language (phrasing.py) — with the site's sampler and steps
-    (SITE) at CFG `ship_guidance`: how far Indonesian falls behind English. Computed once per model,
-    scale, CFG and n."""
+    """A snapshot (`pipe`: snapshot_pipeline) on retro prompts as users write them — the caption template, English
+    paraphrases and Bahasa Indonesia, each opening with a retro phrase of its language (phrasing.py) — with the
+    site's sampler and steps (SITE) at CFG `ship_guidance`: how far Indonesian falls behind English. Computed once
+    per model, scale, CFG and n."""
     from .pretrain_eval import PROMPT_SETS, evaluate_pipeline
 
     path = prompt_sets_path(cfg, model)
@@ -84,8 +84,9 @@ def lora_snapshot(cfg: BenchConfig, model: str) -> Path:
 
 
 def registered_samples(cfg: BenchConfig, pipe):
-    """A sheet of what a user of the shipped snapshot (`pipe`: snapshot_pipeline) sees: the site's sampler and steps at the CFG and LoRA scale
-    it is registered with (`ship_guidance`, `lora_scale`); rows of 8 held-out prompts: the retro caption template,
+    """A sheet of what a user of the shipped snapshot (`pipe`: snapshot_pipeline) sees: the site's sampler and steps
+    at the CFG and LoRA scale it is registered with (`ship_guidance`, `lora_scale`); rows of 8 held-out prompts: the
+    retro caption template,
     the same in Bahasa Indonesia, person-only retro prompts, and the template without the style phrase. The bench's
     own sheet (evals/<model>.png) is drawn at its CFG 5 and 10 steps, which the site does not use."""
     from .bench_eval import open_prompts
