@@ -86,9 +86,9 @@ def lora_snapshot(cfg: BenchConfig, model: str) -> Path:
 def registered_samples(cfg: BenchConfig, pipe):
     """A sheet of what a user of the shipped snapshot (`pipe`: snapshot_pipeline) sees: the site's sampler and steps
     at the CFG and LoRA scale it is registered with (`ship_guidance`, `lora_scale`); rows of 8 held-out prompts: the
-    retro caption template,
-    the same in Bahasa Indonesia, person-only retro prompts, and the template without the style phrase. The bench's
-    own sheet (evals/<model>.png) is drawn at its CFG 5 and 10 steps, which the site does not use."""
+    retro caption template, the same in Bahasa Indonesia, person-only retro prompts, and the template without the
+    style phrase. The bench's own sheet (evals/<model>.png) is drawn at its CFG 5 and 10 steps, which the site does
+    not use."""
     from .bench_eval import open_prompts
     from .pretrain_eval import generate, grid, held_out_prompts, prompts_for
 
