@@ -30,10 +30,11 @@ RETRO_STYLE = Preset(
           "miniworld_bench --indonesian 0.7 --backgrounds balanced; 100 held-out prompts per set at CFG 3): style "
           "adoption 1.00 for the caption template and English paraphrases, 0.96 in Bahasa Indonesia (caption "
           "part of your set in the language your users prompt in), gender 1.00, background 0.91 (0.90 on 300 "
-          "prompts), hair style 0.91, prior preservation 1.00; weakest: accessory 0.85. A set skewed to one scene (60% garden, base v7) bound "
-          "the style less (0.87 at CFG 4). The trained model is registered with a default CFG scale of 3 (change it "
-          "under Models): at CFG 4 backgrounds fall to 0.76, and at CFG 7 (base v8) the style holds but the pictures "
-          "turn muddy, most of all for prompts that name only the person. Without L2-SP (base v4): fidelity 0.57."),
+          "prompts), hair style 0.91, prior preservation 1.00; weakest: accessory 0.85. A set skewed to one scene "
+          "(60% garden, base v7) bound the style less (0.87 at CFG 4). The trained model is registered with a "
+          "default CFG scale of 3 (change it under Models): at CFG 4 backgrounds fall to 0.76, and at CFG 7 (base "
+          "v8) the style holds but the pictures turn muddy, most of all for prompts that name only the person. "
+          "Without L2-SP (base v4): fidelity 0.57."),
     settings={"method": "lora", "rank": 8, "learning_rate": 1e-3, "adam_weight_decay": 0.0,
               "train_text_encoder": False, "max_steps": 1500, "l2sp_weight": 0.01,
               "with_prior_preservation": True, "class_prompt": "a portrait of a person", "num_class_images": 100,

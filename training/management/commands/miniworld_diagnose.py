@@ -56,7 +56,8 @@ class Command(BaseCommand):
             images = generate(pipe, prompts, seed=EVAL_SEED, guidance=guidance, progress=bar.update)
         preds = classify(images)
         retro = sum(p["style"] == "retro" for p in preds) / len(preds)
-        self.stdout.write(f"{o['n']} {o['style']} {o['prompt_set']} prompts at CFG {guidance:g}: {retro:.0%} drawn retro")
+        self.stdout.write(f"{o['n']} {o['style']} {o['prompt_set']} prompts at CFG {guidance:g}: "
+                          f"{retro:.0%} drawn retro")
         for name in ATTRIBUTES:
             values, counts = confusion(preds, attrs, name)
             accuracy = counts.trace() / counts.sum()
