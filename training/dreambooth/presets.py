@@ -32,8 +32,8 @@ RETRO_STYLE = Preset(
           "part of your set in the language your users prompt in), gender 1.00, background 0.91 (0.90 on 300 "
           "prompts), hair style 0.91, prior preservation 1.00; weakest: accessory 0.85. A set skewed to one scene "
           "(60% garden, base v7) bound the style less (0.87 at CFG 4). The trained model is registered with a "
-          "default CFG scale of 3 (change it under Models): at CFG 4 backgrounds fall to 0.76, and at CFG 7 (base "
-          "v8) the style holds but the pictures turn muddy, most of all for prompts that name only the person. "
+          "default CFG scale of 3 (change it under Models): at CFG 4 (base v9) backgrounds fell to 0.76, and at CFG 7 "
+          "(base v8) the style held but the pictures turned muddy, most of all for prompts that name only the person. "
           "Without L2-SP (base v4): fidelity 0.57."),
     settings={"method": "lora", "rank": 8, "learning_rate": 1e-3, "adam_weight_decay": 0.0,
               "train_text_encoder": False, "max_steps": 1500, "l2sp_weight": 0.01,
